@@ -1,0 +1,57 @@
+// The permission-checked view of a filesystem that front-ends receive after login.
+//
+// Every operation checks operation x path against the user's PermissionRules and then
+// delegates, so no protocol handler can forget a check and both FTP and SFTP get the same
+// decision for the same request. Refusals are vfs::Errc::permission_denied.
+//
+//   open             read: r; write/create/truncate: w; append: a
+//   stat, lstat,
+//   stat_filesystem  l or e
+//   open_directory   l          read_link   l
+//   make_directory   m          remove_*    d
+//   rename           f on both paths
+//   symlink,
+//   hard_link        w on the new link
+//   set_attributes   permissions: M; times: T; size: w; owner: never
+//   real_path        no letter (it reveals nothing the client could not compute)
+#pragma once
+
+#include <memory>
+
+#include "auth/permissions.hpp"
+#include "vfs/filesystem.hpp"
+
+namespace filegate::auth {
+
+class AuthorizedFilesystem final : public vfs::Filesystem {
+ public:
+  AuthorizedFilesystem(std::shared_ptr<vfs::Filesystem> inner, PermissionRules rules);
+
+  // Checks one letter for a path; for commands with no VFS call of their own.
+  Result<void> check(Permission permission, const vfs::Path& path) const;
+  // 'e' plus "is an existing directory" (FTP CWD, SFTP has no equivalent).
+  Result<void> change_directory(const vfs::Path& path);
+  PermissionSet effective(const vfs::Path& path) const { return rules_.effective(path); }
+
+  Result<std::unique_ptr<vfs::File>> open(const vfs::Path& path, const vfs::OpenMode& mode) override;
+  Result<vfs::Attributes> stat(const vfs::Path& path) override;
+  Result<vfs::Attributes> lstat(const vfs::Path& path) override;
+  Result<void> set_attributes(const vfs::Path& path, const vfs::AttributeChange& change,
+                              bool follow_symlinks) override;
+  Result<std::unique_ptr<vfs::Directory>> open_directory(const vfs::Path& path) override;
+  Result<void> make_directory(const vfs::Path& path, std::uint32_t permissions) override;
+  Result<void> remove_directory(const vfs::Path& path) override;
+  Result<void> remove_file(const vfs::Path& path) override;
+  Result<void> rename(const vfs::Path& from, const vfs::Path& to, vfs::RenameMode mode) override;
+  Result<void> hard_link(const vfs::Path& existing, const vfs::Path& link) override;
+  Result<void> symlink(const vfs::Path& link, std::string_view target) override;
+  Result<std::string> read_link(const vfs::Path& path) override;
+  Result<vfs::Path> real_path(const vfs::Path& path) override;
+  Result<vfs::FilesystemStats> stat_filesystem(const vfs::Path& path) override;
+
+ private:
+  std::shared_ptr<vfs::Filesystem> inner_;
+  PermissionRules rules_;
+};
+
+}  // namespace filegate::auth

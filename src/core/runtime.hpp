@@ -1,0 +1,43 @@
+// The process runtime: the network event loop (one io_context, run by a few threads; every
+// connection is confined to its own strand) and the worker pool for blocking work (disk,
+// password hashing). Graceful shutdown on SIGINT/SIGTERM.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/asio.hpp"
+
+namespace filegate::core {
+
+class Runtime {
+ public:
+  Runtime(unsigned network_threads, unsigned worker_threads);
+  ~Runtime();
+
+  asio::io_context& io() { return io_; }
+  asio::thread_pool& workers() { return workers_; }
+
+  // Registers what to do when a shutdown signal arrives (stop listeners, end sessions).
+  void on_shutdown(std::function<void()> action);
+  // Adds a signal that triggers `action` (SIGHUP reload, for example).
+  void on_signal(int signal_number, std::function<void()> action);
+
+  // Runs the event loop until shutdown completes. Returns after every thread has stopped.
+  void run();
+
+ private:
+  void wait_signals();
+
+  unsigned network_threads_;
+  asio::io_context io_;
+  asio::thread_pool workers_;
+  asio::signal_set signals_;
+  std::vector<std::function<void()>> shutdown_actions_;
+  std::vector<std::pair<int, std::function<void()>>> signal_actions_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace filegate::core

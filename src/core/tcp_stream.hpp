@@ -1,0 +1,34 @@
+// Plain TCP implementation of ByteStream.
+#pragma once
+
+#include "core/byte_stream.hpp"
+
+namespace filegate::core {
+
+class TcpStream final : public ByteStream {
+ public:
+  explicit TcpStream(tcp::socket socket);
+
+  std::size_t read_some(std::span<std::byte> buffer, error_code& ec) override;
+  std::size_t write_some(std::span<const std::byte> buffer, error_code& ec) override;
+  Readiness wants() const override { return wants_; }
+  awaitable<error_code> wait(Readiness direction) override;
+  awaitable<error_code> shutdown() override;
+  void close() override;
+  bool zero_copy() const override { return true; }
+  int native_handle() override { return socket_.native_handle(); }
+  tcp::endpoint local_endpoint() const override { return local_; }
+  tcp::endpoint remote_endpoint() const override { return remote_; }
+
+  tcp::socket& socket() { return socket_; }
+  // Gives the socket away (for a TLS stream to wrap it).
+  tcp::socket release() { return std::move(socket_); }
+
+ private:
+  tcp::socket socket_;
+  tcp::endpoint local_;
+  tcp::endpoint remote_;
+  Readiness wants_ = Readiness::read;
+};
+
+}  // namespace filegate::core

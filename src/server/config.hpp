@@ -1,0 +1,42 @@
+// The YAML configuration. This folder is the only user of yaml-cpp.
+//
+// Errors name the file, the line and the key: "filegate.yaml:12: users[0].permissions:
+// unknown permission letter 'x'". Loading throws ConfigError; it happens at start-up only.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "auth/realm.hpp"
+#include "core/limits.hpp"
+#include "core/log.hpp"
+#include "ftp/settings.hpp"
+
+namespace filegate::server {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Config {
+  std::string source;  // the file it came from
+  core::log::Level log_level = core::log::Level::info;
+  unsigned network_threads = 0;  // 0: one per core
+  unsigned worker_threads = 0;   // 0: 4 per core, at least 8
+  core::Limits limits;
+  std::optional<ftp::Settings> ftp;  // absent: no FTP listener
+  std::vector<auth::User> users;
+  std::optional<auth::User> anonymous;
+};
+
+// Reads and validates a config file.
+Config load_config(const std::string& path);
+// Parses config text; `source` names it in error messages. Relative home directories are
+// resolved against `base_directory` (the config file's folder for load_config).
+Config parse_config(const std::string& text, const std::string& source,
+                    const std::string& base_directory = ".");
+
+}  // namespace filegate::server

@@ -1,0 +1,44 @@
+// The VFS's own error codes. Backends translate their native errors into these; each protocol
+// front-end maps them to its replies in exactly one place (ftp/error_map.cpp, sftp's status map).
+#pragma once
+
+#include <type_traits>
+
+#include "core/result.hpp"
+
+namespace filegate::vfs {
+
+enum class Errc {
+  not_found = 1,
+  exists,
+  not_a_directory,
+  is_a_directory,
+  not_empty,
+  permission_denied,  // refused by the realm's permission rules or by the backend
+  no_space,
+  quota_exceeded,
+  io_error,
+  invalid_name,       // NUL bytes, over-long names, names the backend cannot store
+  name_too_long,
+  too_many_links,     // symlink loop
+  not_supported,
+  bad_handle,         // closed or unknown file/directory handle
+  busy,
+  read_only,
+  cross_device,
+  invalid_argument,
+};
+
+const boost::system::error_category& category();
+error_code make_error_code(Errc e);
+
+// Translates an errno value from a local system call.
+error_code from_errno(int err);
+
+// True when `ec` is the given VFS error (works for codes of any category that map to it).
+inline bool is(const error_code& ec, Errc e) { return ec == make_error_code(e); }
+
+}  // namespace filegate::vfs
+
+template <>
+struct boost::system::is_error_code_enum<filegate::vfs::Errc> : std::true_type {};
