@@ -1,0 +1,1 @@
+// Keeps the support library non-empty while tests/support has no sources of its own.
