@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/asio.hpp"
+#include "core/result.hpp"
 
 namespace filegate::core {
 
