@@ -36,7 +36,17 @@ error_code make_error_code(Errc e);
 error_code from_errno(int err);
 
 // True when `ec` is the given VFS error (works for codes of any category that map to it).
-inline bool is(const error_code& ec, Errc e) { return ec == make_error_code(e); }
+// error_code's operator== compares category and value exactly, so errno codes of the generic
+// and system categories are translated here to keep that promise.
+inline bool is(const error_code& ec, Errc e) {
+  if (ec == make_error_code(e)) return true;
+  if (!ec) return false;
+  if (ec.category() == boost::system::generic_category() ||
+      ec.category() == boost::system::system_category()) {
+    return from_errno(ec.value()) == make_error_code(e);
+  }
+  return false;
+}
 
 }  // namespace filegate::vfs
 
