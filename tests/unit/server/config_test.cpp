@@ -1,0 +1,426 @@
+#include "server/config.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace filegate::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// yescrypt of "correct horse" (made outside the test).
+constexpr const char* hash = "$y$j9T$EP84zqWmQLfMfI2fvzYdy.$0Mv5iM0Qre8kmQ0gi1FcJhKt3MTmvMMbQ2iLJawV/Y7";
+constexpr const char* key_line =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZhbGtlZmFrZWZha2VmYWtlZmFrZWZha2VmYWtlZmFr alice@laptop";
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "filegate-config-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  void write(const std::string& name, const std::string& text) const {
+    fs::create_directories((path_ / name).parent_path());
+    std::ofstream(path_ / name) << text;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// The ConfigError message for `text`, or "" if it parsed.
+std::string error_of(const std::string& text, const std::string& base = "/etc/filegate") {
+  try {
+    parse_config(text, "filegate.yaml", base);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A minimal valid user entry, to which a test appends its own keys.
+std::string user(const std::string& name) { return "  - name: " + name + "\n    home: /srv/files/" + name + "\n"; }
+
+TEST(Config, EmptyFileGivesDefaults) {
+  const Config config = parse_config("", "empty.yaml");
+  const core::Limits defaults;
+  EXPECT_EQ(config.source, "empty.yaml");
+  EXPECT_EQ(config.log_level, core::log::Level::info);
+  EXPECT_EQ(config.network_threads, 0u);
+  EXPECT_EQ(config.worker_threads, 0u);
+  EXPECT_EQ(config.limits.control_idle_timeout, defaults.control_idle_timeout);
+  EXPECT_EQ(config.limits.max_connections, defaults.max_connections);
+  EXPECT_EQ(config.limits.failed_login_delay, defaults.failed_login_delay);
+  EXPECT_FALSE(config.ftp);
+  EXPECT_TRUE(config.users.empty());
+  EXPECT_FALSE(config.anonymous);
+}
+
+TEST(Config, FullValidFile) {
+  TempDir dir;
+  dir.write("keys/alice.pub", std::string("# alice's keys\n\n") + key_line + "\r\n  ssh-rsa AAAAB3NzaC1yc2E second\n");
+  const std::string text = std::string(R"(# filegate test configuration
+log: {level: debug}
+runtime: {network_threads: 2, worker_threads: 16}
+limits:
+  control_idle_timeout: 120
+  login_timeout: 30
+  data_connect_timeout: 20
+  transfer_stall_timeout: 600
+  max_command_line: 8192
+  max_connections: 500
+  max_connections_per_ip: 20
+  failed_login_delay_ms: 2500
+  max_login_failures: 5
+ftp:
+  listen:
+    - "127.0.0.1:2121"
+    - {address: "[::1]:0", passive_address: "198.51.100.7"}
+    - ":21"
+  passive_ports: "50000-50100"
+  passive_address: "203.0.113.5"
+  active_mode: false
+  active_allow_privileged_ports: true
+  active_allow_fxp: true
+  atomic_uploads: true
+  banner: "Welcome to the example.org drop box"
+users:
+  - name: zed
+    password_hash: ")") + hash + R"("
+    home: /srv/files/zed
+  - name: alice
+    password_hash: ")" + hash + R"("
+    home: files/alice
+    permissions: elradfmwMT
+    protocols: [sftp, ftps]
+    disabled: true
+    directories:
+      - {path: /inbox, permissions: ew, recursive: true}
+      - path: /outbox/
+        permissions: elr
+        recursive: false
+    authorized_keys: [")" + key_line + R"("]
+    authorized_keys_file: keys/alice.pub
+anonymous:
+  enabled: true
+  home: public
+  permissions: el
+  protocols: [ftp]
+)";
+  const Config config = parse_config(text, "full.yaml", dir.path().string());
+  EXPECT_EQ(config.log_level, core::log::Level::debug);
+  EXPECT_EQ(config.network_threads, 2u);
+  EXPECT_EQ(config.worker_threads, 16u);
+  EXPECT_EQ(config.limits.control_idle_timeout, core::Seconds(120));
+  EXPECT_EQ(config.limits.login_timeout, core::Seconds(30));
+  EXPECT_EQ(config.limits.data_connect_timeout, core::Seconds(20));
+  EXPECT_EQ(config.limits.transfer_stall_timeout, core::Seconds(600));
+  EXPECT_EQ(config.limits.max_command_line, 8192u);
+  EXPECT_EQ(config.limits.max_connections, 500u);
+  EXPECT_EQ(config.limits.max_connections_per_ip, 20u);
+  EXPECT_EQ(config.limits.failed_login_delay, core::Milliseconds(2500));
+  EXPECT_EQ(config.limits.max_login_failures, 5u);
+
+  ASSERT_TRUE(config.ftp);
+  const auto& ftp = *config.ftp;
+  ASSERT_EQ(ftp.listeners.size(), 3u);
+  EXPECT_EQ(ftp.listeners[0].endpoint, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 2121));
+  EXPECT_FALSE(ftp.listeners[0].passive_address);
+  EXPECT_EQ(ftp.listeners[1].endpoint, tcp::endpoint(asio::ip::make_address("::1"), 0));
+  ASSERT_TRUE(ftp.listeners[1].passive_address);
+  EXPECT_EQ(ftp.listeners[1].passive_address->to_string(), "198.51.100.7");
+  EXPECT_EQ(ftp.listeners[2].endpoint.port(), 21);
+  EXPECT_TRUE(ftp.listeners[2].endpoint.address().is_unspecified());
+  EXPECT_EQ(ftp.passive_port_min, 50000);
+  EXPECT_EQ(ftp.passive_port_max, 50100);
+  ASSERT_TRUE(ftp.passive_address);
+  EXPECT_EQ(ftp.passive_address->to_string(), "203.0.113.5");
+  EXPECT_FALSE(ftp.active_enabled);
+  EXPECT_TRUE(ftp.active_allow_privileged_ports);
+  EXPECT_TRUE(ftp.active_allow_foreign_address);
+  EXPECT_TRUE(ftp.atomic_uploads);
+  EXPECT_EQ(ftp.banner, "Welcome to the example.org drop box");
+
+  ASSERT_EQ(config.users.size(), 2u);
+  const auto& zed = config.users[0];
+  EXPECT_EQ(zed.name, "zed");
+  EXPECT_EQ(zed.home, "/srv/files/zed");
+  EXPECT_EQ(zed.permissions.base().letters(), "elr");
+  EXPECT_EQ(zed.protocols, auth::all_protocols);
+  EXPECT_FALSE(zed.disabled);
+  EXPECT_FALSE(zed.anonymous);
+
+  const auto& alice = config.users[1];
+  EXPECT_EQ(alice.name, "alice");
+  EXPECT_EQ(alice.password_hash, hash);
+  EXPECT_EQ(alice.home, (dir.path() / "files/alice").string());
+  EXPECT_EQ(alice.permissions.base().letters(), "elradfmwMT");
+  EXPECT_TRUE(alice.allows(auth::Protocol::sftp));
+  EXPECT_TRUE(alice.allows(auth::Protocol::ftps));
+  EXPECT_FALSE(alice.allows(auth::Protocol::ftp));
+  EXPECT_TRUE(alice.disabled);
+  ASSERT_EQ(alice.permissions.rules().size(), 2u);
+  const auto path = [](const char* p) { return *vfs::Path::parse(p); };
+  EXPECT_EQ(alice.permissions.effective(path("/inbox/a/b")).letters(), "ew");
+  EXPECT_EQ(alice.permissions.effective(path("/outbox/f")).letters(), "elr");
+  EXPECT_EQ(alice.permissions.effective(path("/outbox/d/f")).letters(), "elradfmwMT");
+  ASSERT_EQ(alice.authorized_keys.size(), 3u);
+  EXPECT_EQ(alice.authorized_keys[0], key_line);
+  EXPECT_EQ(alice.authorized_keys[1], key_line);  // from the file, CRLF stripped
+  EXPECT_EQ(alice.authorized_keys[2], "ssh-rsa AAAAB3NzaC1yc2E second");
+
+  ASSERT_TRUE(config.anonymous);
+  EXPECT_TRUE(config.anonymous->anonymous);
+  EXPECT_EQ(config.anonymous->name, "anonymous");
+  EXPECT_EQ(config.anonymous->home, (dir.path() / "public").string());
+  EXPECT_EQ(config.anonymous->permissions.base().letters(), "el");
+  EXPECT_TRUE(config.anonymous->allows(auth::Protocol::ftp));
+  EXPECT_FALSE(config.anonymous->allows(auth::Protocol::ftps));
+}
+
+TEST(Config, FtpDefaultsComeFromSettings) {
+  const Config config = parse_config("ftp:\n  listen: [\"127.0.0.1:0\"]\n", "f.yaml");
+  ASSERT_TRUE(config.ftp);
+  const ftp::Settings defaults;
+  EXPECT_EQ(config.ftp->passive_port_min, defaults.passive_port_min);
+  EXPECT_EQ(config.ftp->passive_port_max, defaults.passive_port_max);
+  EXPECT_EQ(config.ftp->passive_address, defaults.passive_address);
+  EXPECT_EQ(config.ftp->active_enabled, defaults.active_enabled);
+  EXPECT_EQ(config.ftp->active_allow_privileged_ports, defaults.active_allow_privileged_ports);
+  EXPECT_EQ(config.ftp->active_allow_foreign_address, defaults.active_allow_foreign_address);
+  EXPECT_EQ(config.ftp->atomic_uploads, defaults.atomic_uploads);
+  EXPECT_EQ(config.ftp->banner, defaults.banner);
+}
+
+TEST(Config, UserDefaults) {
+  const Config config = parse_config("users:\n" + user("bob"), "u.yaml");
+  ASSERT_EQ(config.users.size(), 1u);
+  const auto& bob = config.users[0];
+  EXPECT_TRUE(bob.password_hash.empty());
+  EXPECT_EQ(bob.permissions.base().letters(), "elr");
+  EXPECT_TRUE(bob.permissions.rules().empty());
+  EXPECT_EQ(bob.protocols, auth::all_protocols);
+  EXPECT_FALSE(bob.disabled);
+  EXPECT_TRUE(bob.authorized_keys.empty());
+}
+
+TEST(Config, AnonymousDefaultsAndDisabled) {
+  const Config on = parse_config("anonymous: {enabled: true, home: /srv/pub}\n", "a.yaml");
+  ASSERT_TRUE(on.anonymous);
+  EXPECT_EQ(on.anonymous->permissions.base().letters(), "elr");
+  EXPECT_TRUE(on.anonymous->allows(auth::Protocol::ftp));
+  EXPECT_TRUE(on.anonymous->allows(auth::Protocol::ftps));
+  EXPECT_FALSE(on.anonymous->allows(auth::Protocol::sftp));
+  EXPECT_FALSE(parse_config("anonymous: {enabled: false, home: /srv/pub}\n", "a.yaml").anonymous);
+  EXPECT_FALSE(parse_config("anonymous: {home: /srv/pub}\n", "a.yaml").anonymous);
+  EXPECT_FALSE(parse_config("anonymous:\n", "a.yaml").anonymous);
+}
+
+TEST(Config, RelativeHomesResolveAgainstTheBaseDirectory) {
+  const Config config = parse_config("users:\n  - {name: a, home: data/a}\n  - {name: b, home: ../b/}\n"
+                                     "  - {name: c, home: /abs/c/}\n  - {name: d, home: ./x/../d}\n",
+                                     "h.yaml", "/etc/filegate");
+  EXPECT_EQ(config.users[0].home, "/etc/filegate/data/a");
+  EXPECT_EQ(config.users[1].home, "/etc/b");
+  EXPECT_EQ(config.users[2].home, "/abs/c");
+  EXPECT_EQ(config.users[3].home, "/etc/filegate/d");
+}
+
+TEST(Config, LoadConfigReadsTheFileAndResolvesAgainstItsFolder) {
+  TempDir dir;
+  dir.write("conf/filegate.yaml", "users:\n  - {name: a, home: homes/a, authorized_keys_file: a.pub}\n");
+  dir.write("conf/a.pub", std::string(key_line) + "\n");
+  const std::string file = (dir.path() / "conf/filegate.yaml").string();
+  const Config config = load_config(file);
+  EXPECT_EQ(config.source, file);
+  ASSERT_EQ(config.users.size(), 1u);
+  EXPECT_EQ(config.users[0].home, (dir.path() / "conf/homes/a").string());
+  EXPECT_EQ(config.users[0].authorized_keys, std::vector<std::string>{key_line});
+}
+
+TEST(Config, LoadConfigErrorsNameTheFile) {
+  TempDir dir;
+  const std::string missing = (dir.path() / "nope.yaml").string();
+  try {
+    load_config(missing);
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), missing + ": cannot read: No such file or directory");
+  }
+  try {
+    load_config(dir.path().string());
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), dir.path().string() + ": cannot read: is a directory");
+  }
+  dir.write("bad.yaml", "users:\n  - name: a\n    home: /x\n    bogus: 1\n");
+  const std::string bad = (dir.path() / "bad.yaml").string();
+  try {
+    load_config(bad);
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(bad + ":4: users[0].bogus: unknown key", 0), 0u) << e.what();
+  }
+}
+
+TEST(Config, AuthorizedKeysFileErrors) {
+  TempDir dir;
+  EXPECT_EQ(error_of("users:\n  - name: a\n    home: /h\n    authorized_keys_file: missing.pub\n", dir.path().string()),
+            "filegate.yaml:4: users[0].authorized_keys_file: cannot read '" + (dir.path() / "missing.pub").string() +
+                "': No such file or directory");
+  dir.write("bad.pub", std::string(key_line) + "\nnot-a-key\n");
+  EXPECT_EQ(error_of("users:\n  - name: a\n    home: /h\n    authorized_keys_file: bad.pub\n", dir.path().string()),
+            "filegate.yaml:4: users[0].authorized_keys_file (line 2): expected an OpenSSH public key line "
+            "\"<type> <base64> [comment]\", found 'not-a-key'");
+}
+
+struct BadConfig {
+  const char* name;
+  std::string text;
+  std::string message;  // the exact ConfigError text
+};
+
+class BadConfigs : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(BadConfigs, ErrorNamesFileLineAndKey) { EXPECT_EQ(error_of(GetParam().text), GetParam().message); }
+
+const BadConfig bad_configs[] = {
+    {"syntax", "users:\n  - name: [a\n", "filegate.yaml:3: syntax error: end of sequence flow not found"},
+    {"top_level_not_map", "- a\n- b\n",
+     "filegate.yaml:1: expected a mapping of sections (log, runtime, limits, ftp, users, anonymous), found a list"},
+    {"unknown_top_key", "log: {level: info}\nlimit:\n  max_connections: 5\n",
+     "filegate.yaml:2: limit: unknown key (expected one of: log, runtime, limits, ftp, users, anonymous)"},
+    {"unknown_nested_key", "limits:\n  max_conections: 5\n",
+     "filegate.yaml:2: limits.max_conections: unknown key (expected one of: control_idle_timeout, login_timeout, "
+     "data_connect_timeout, transfer_stall_timeout, max_command_line, max_connections, max_connections_per_ip, "
+     "failed_login_delay_ms, max_login_failures)"},
+    {"duplicate_key", "limits:\n  max_connections: 5\n  max_connections: 6\n",
+     "filegate.yaml:3: limits.max_connections: duplicate key (first given at line 2)"},
+    {"log_level", "log:\n  level: verbose\n",
+     "filegate.yaml:2: log.level: expected debug, info, warn or error, found 'verbose'"},
+    {"integer_type", "limits:\n  login_timeout: soon\n",
+     "filegate.yaml:2: limits.login_timeout: expected a whole number from 1 to 604800, found 'soon'"},
+    {"integer_negative", "runtime:\n  worker_threads: -1\n",
+     "filegate.yaml:2: runtime.worker_threads: expected a whole number from 0 to 1024, found '-1'"},
+    {"command_line_range", "limits:\n  max_command_line: 100\n",
+     "filegate.yaml:2: limits.max_command_line: expected a whole number from 512 to 65536, found '100'"},
+    {"per_ip_over_total", "limits:\n  max_connections: 10\n  max_connections_per_ip: 11\n",
+     "filegate.yaml:3: limits.max_connections_per_ip: must not exceed limits.max_connections (10)"},
+    {"listen_scalar", "ftp:\n  listen: 5\n", "filegate.yaml:2: ftp.listen: expected a list, found '5'"},
+    {"listen_missing", "ftp:\n  banner: hi\n", "filegate.yaml:1: ftp: missing required key 'listen'"},
+    {"listen_bad_address", "ftp:\n  listen:\n    - \"127.0.0.1:2121\"\n    - \"localhost:21\"\n",
+     "filegate.yaml:4: ftp.listen[1]: expected \"host:port\", \"[v6]:port\" or \":port\" with a numeric IP "
+     "address, found 'localhost:21'"},
+    {"listen_map_key", "ftp:\n  listen:\n    - {adress: \"127.0.0.1:21\"}\n",
+     "filegate.yaml:3: ftp.listen[0].adress: unknown key (expected one of: address, passive_address)"},
+    {"active_mode_maybe", "ftp:\n  listen: [\":21\"]\n  active_mode: maybe\n",
+     "filegate.yaml:3: ftp.active_mode: expected true or false, found 'maybe'"},
+    {"passive_ports_syntax", "ftp:\n  listen: [\":21\"]\n  passive_ports: 50000\n",
+     "filegate.yaml:3: ftp.passive_ports: expected \"min-max\" such as \"50000-50100\", found '50000'"},
+    {"passive_ports_privileged", "ftp:\n  listen: [\":21\"]\n  passive_ports: \"1000-2000\"\n",
+     "filegate.yaml:3: ftp.passive_ports: needs 1024 <= min <= max <= 65535, found '1000-2000'"},
+    {"passive_ports_reversed", "ftp:\n  listen: [\":21\"]\n  passive_ports: \"6000-5000\"\n",
+     "filegate.yaml:3: ftp.passive_ports: needs 1024 <= min <= max <= 65535, found '6000-5000'"},
+    {"passive_ports_too_high", "ftp:\n  listen: [\":21\"]\n  passive_ports: \"60000-70000\"\n",
+     "filegate.yaml:3: ftp.passive_ports: needs 1024 <= min <= max <= 65535, found '60000-70000'"},
+    {"passive_address_v6", "ftp:\n  listen: [\":21\"]\n  passive_address: \"::1\"\n",
+     "filegate.yaml:3: ftp.passive_address: expected an IPv4 address, found '::1'"},
+    {"banner_newline", "ftp:\n  listen: [\":21\"]\n  banner: \"hello\\r\\n230 fake\"\n",
+     "filegate.yaml:3: ftp.banner: must be one line of printable ASCII"},
+    {"users_not_list", "users: {name: a}\n", "filegate.yaml:1: users: expected a list, found a mapping"},
+    {"user_missing_name", "users:\n  - home: /x\n", "filegate.yaml:2: users[0]: missing required key 'name'"},
+    {"user_missing_home", "users:\n  - name: a\n", "filegate.yaml:2: users[0]: missing required key 'home'"},
+    {"user_bad_name", "users:\n  - name: \"a b\"\n    home: /x\n",
+     "filegate.yaml:2: users[0].name: must be 1 to 64 of A-Z a-z 0-9 . _ @ -, found 'a b'"},
+    {"user_reserved_name", "users:\n  - name: ftp\n    home: /x\n",
+     "filegate.yaml:2: users[0].name: 'ftp' is reserved for anonymous access (configure it under 'anonymous')"},
+    {"user_duplicate", "users:\n" + user("bob") + user("carol") + user("bob"),
+     "filegate.yaml:6: users[2].name: duplicate user name 'bob' (first defined at line 2)"},
+    {"permission_letter", "users:\n" + user("a") + user("b") + "    permissions: elrx\n",
+     "filegate.yaml:6: users[1].permissions: unknown permission letter 'x' (letters: elradfmwMT)"},
+    {"permission_repeated", "users:\n" + user("a") + "    permissions: elre\n",
+     "filegate.yaml:4: users[0].permissions: permission letter 'e' given twice"},
+    {"protocol_unknown", "users:\n" + user("a") + "    protocols: [ftp, scp]\n",
+     "filegate.yaml:4: users[0].protocols[1]: expected ftp, ftps or sftp, found 'scp'"},
+    {"protocols_empty", "users:\n" + user("a") + "    protocols: []\n",
+     "filegate.yaml:4: users[0].protocols: needs at least one of ftp, ftps, sftp (use disabled: true to lock an "
+     "account)"},
+    {"disabled_type", "users:\n" + user("a") + "    disabled: [true]\n",
+     "filegate.yaml:4: users[0].disabled: expected true or false, found a list"},
+    {"directory_relative", "users:\n" + user("a") + "    directories:\n      - {path: inbox, permissions: w}\n",
+     "filegate.yaml:5: users[0].directories[0].path: must be an absolute virtual path such as /inbox, found 'inbox'"},
+    {"directory_missing_permissions", "users:\n" + user("a") + "    directories:\n      - path: /inbox\n",
+     "filegate.yaml:5: users[0].directories[0]: missing required key 'permissions'"},
+    {"directory_bad_letter",
+     "users:\n" + user("a") + "    directories:\n      - path: /inbox\n        permissions: ewz\n",
+     "filegate.yaml:6: users[0].directories[0].permissions: unknown permission letter 'z' (letters: elradfmwMT)"},
+    {"authorized_key_multiline", "users:\n" + user("a") + "    authorized_keys: [\"ssh-ed25519 AAAA\\nssh-rsa BBBB\"]\n",
+     "filegate.yaml:4: users[0].authorized_keys[0]: a key must be one line without control characters"},
+    {"anonymous_no_home", "anonymous:\n  enabled: true\n",
+     "filegate.yaml:1: anonymous: missing required key 'home' (needed when enabled)"},
+    {"anonymous_bad_permissions_even_when_off", "anonymous:\n  enabled: false\n  home: /p\n  permissions: elrq\n",
+     "filegate.yaml:4: anonymous.permissions: unknown permission letter 'q' (letters: elradfmwMT)"},
+    {"two_documents", "log: {level: info}\n---\nlog: {level: warn}\n",
+     "filegate.yaml: holds 2 YAML documents; a config file is one document"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Config, BadConfigs, ::testing::ValuesIn(bad_configs),
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(Config, PasswordHashErrorsNeverShowTheValue) {
+  const std::string secret = "$1$zbT3TPyK$Ht9rao3ftYkp8FOusviB51";  // md5-crypt: refused as legacy
+  const std::string message = error_of("users:\n" + user("a") + "    password_hash: \"" + secret + "\"\n");
+  EXPECT_EQ(message.rfind("filegate.yaml:4: users[0].password_hash: not a supported crypt(3) hash", 0), 0u)
+      << message;
+  EXPECT_EQ(message.find("zbT3TPyK"), std::string::npos) << message;
+  EXPECT_EQ(message.find("Ht9rao3"), std::string::npos) << message;
+
+  const std::string truncated = std::string(hash).substr(0, 30);
+  const std::string m2 = error_of("users:\n" + user("a") + "    password_hash: '" + truncated + "'\n");
+  EXPECT_NE(m2, "");
+  EXPECT_EQ(m2.find(truncated.substr(7)), std::string::npos) << m2;
+
+  const std::string m3 = error_of("users:\n" + user("a") + "    password_hash: [\"" + std::string(hash) + "\"]\n");
+  EXPECT_NE(m3, "");
+  EXPECT_EQ(m3.find("EP84zq"), std::string::npos) << m3;
+}
+
+TEST(Config, EmptySectionsAreAccepted) {
+  // Everything under a section commented out leaves an empty value.
+  const Config config = parse_config("log:\nruntime:\nlimits:\nusers:\nanonymous:\n", "e.yaml");
+  EXPECT_TRUE(config.users.empty());
+  EXPECT_EQ(error_of("ftp:\n"), "filegate.yaml:1: ftp: missing required key 'listen'");
+}
+
+TEST(Config, ExampleConfigIsValid) {
+  // deploy/filegate.example.yaml documents every key; it must always load.
+  const fs::path example = fs::path(__FILE__).parent_path() / "../../../deploy/filegate.example.yaml";
+  std::ifstream in(example);
+  ASSERT_TRUE(in) << example;
+  std::stringstream text;
+  text << in.rdbuf();
+  TempDir dir;
+  dir.write("keys/alice.pub", std::string(key_line) + "\n");
+  Config config;
+  try {
+    config = parse_config(text.str(), "filegate.example.yaml", dir.path().string());
+  } catch (const ConfigError& e) {
+    FAIL() << e.what();
+  }
+  EXPECT_TRUE(config.ftp);
+  EXPECT_FALSE(config.users.empty());
+}
+
+}  // namespace
+}  // namespace filegate::server
