@@ -293,12 +293,6 @@ std::string relative_path(const Path& from, const Path& to) {
   return out.empty() ? std::string(".") : out;
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-
 // Everything below resolves client paths through this one function.
 //
 // SECURITY: RESOLVE_IN_ROOT makes the root descriptor act as '/' for the whole walk: '..' at
