@@ -273,12 +273,14 @@ class FilegateServer:
             t.join(5)
         with self._lock:
             everything = self._lines + self._stdout
-        sanitizer = [l for l in everything if any(m in l for m in SANITIZER_MARKERS)]
-        if sanitizer:
-            problems.append("sanitizer report in filegate's output:\n" + "\n".join(sanitizer))
+        report = sanitizer_report(everything)
+        if report:
+            problems.append("sanitizer report in filegate's output (filegate frames only):\n"
+                            + report)
         if problems:
+            tail = [l[:300] for l in self.lines() if not l.startswith("    #")][-30:]
             raise AssertionError("\n".join(problems) + "\n--- output tail ---\n"
-                                 + self.output_tail(80))
+                                 + "\n".join(tail))
 
     # ---- logs
     def lines(self):
@@ -318,6 +320,29 @@ class FilegateServer:
                     f"no {count} log event(s) {name!r} with {fields} within {timeout}s; "
                     f"got {found}\n--- output tail ---\n{self.output_tail()}")
             time.sleep(0.05)
+
+
+def sanitizer_report(lines, limit=60):
+    """The sanitizer reports in `lines`, cut down to their headers and filegate's own frames."""
+    out = []
+    inside = False
+    src = str(REPO / "src") + "/"
+    for line in lines:
+        if any(m in line for m in SANITIZER_MARKERS):
+            inside = True
+            out.append(line[:300])
+        elif inside:
+            if line.startswith("    #"):
+                if src in line:
+                    out.append("    " + re.sub(r"^\s*#\d+ 0x[0-9a-f]+ in ", "", line)[:300])
+            elif line.startswith("SUMMARY"):
+                out.append(line[:300])
+                inside = False
+            elif line.startswith("Shadow bytes"):
+                inside = False  # the shadow map says nothing to a reader of this test
+            elif line.strip() and not line.startswith("{"):
+                out.append(line[:300])
+    return "\n".join(out[:limit])
 
 
 class ServerFactory:

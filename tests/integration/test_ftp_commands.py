@@ -94,6 +94,15 @@ def test_check_reports_file_line_and_key_of_a_bad_value(server, tmp_path):
     assert re.search(rf"bad\.yaml:{line}: \S*permissions\S*: ", proc.stderr), proc.stderr
 
 
+def test_run_with_an_invalid_config_exits_with_an_error(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text('ftp:\n  listen: ["not-an-address"]\nusers: []\n')
+    proc = subprocess.run([filegate_bin(), "run", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "broken.yaml:2:" in proc.stderr, proc.stderr
+
+
 # ---------------------------------------------------------------------------- login
 
 def test_greeting_is_220(server):

@@ -17,9 +17,10 @@ from conftest import (MIB, Control, ConnectionClosed, abort_socket, ftp_login, p
                       sha256_bytes, transfer, wait_until)
 
 
-@pytest.fixture(scope="module")
-def server(module_server_factory):
-    return module_server_factory.start()
+@pytest.fixture
+def server(server_factory):
+    """A server per test: a crash shows up in the test that caused it, not in the next ones."""
+    return server_factory.start()
 
 
 def assert_serving(server, source=None):
