@@ -439,7 +439,8 @@ def workdir(tmp_path):
     """A scratch directory on the client side."""
     d = tmp_path / "client"
     d.mkdir()
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)  # downloads of up to 64 MiB: do not keep them
 
 
 # --------------------------------------------------------------------------------------------

@@ -229,6 +229,25 @@ def test_help(ctl):
     assert ctl.cmd("HELP RETR").code == 214
 
 
+def test_every_verb_in_help_is_implemented(ctl):
+    verbs = " ".join(ctl.cmd("HELP").lines[1:-1]).split()
+    assert len(verbs) >= 30, verbs
+    # Verbs that end the session or would start a transfer are exercised elsewhere.
+    for verb in sorted(set(verbs) - {"QUIT", "REIN", "STOU", "LIST", "NLST", "MLSD"}):
+        r = ctl.cmd(verb)
+        assert r.code not in (500, 502), f"HELP lists {verb} but it is not implemented: {r.text}"
+
+
+def test_x_aliases(ctl, area):
+    vpath, disk = area
+    assert ctl.cmd(f"XMKD {vpath}/x").code == 257
+    assert ctl.cmd(f"XCWD {vpath}/x").code == 250
+    assert ctl.cmd("XPWD").text.startswith(f'257 "{vpath}/x"')
+    assert ctl.cmd("XCUP").code in (200, 250)
+    assert ctl.cmd(f"XRMD {vpath}/x").code == 250
+    assert not (disk / "x").exists()
+
+
 def test_noop(ctl):
     assert ctl.cmd("NOOP").code == 200
 

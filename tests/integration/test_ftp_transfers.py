@@ -34,7 +34,8 @@ def payloads(tmp_path_factory):
     for size in SIZES:
         path = d / f"payload-{size}"
         out[size] = (path, make_random_file(path, size))
-    return out
+    yield out
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
@@ -42,7 +43,8 @@ def area(server, request):
     name = re.sub(r"\W", "_", request.node.name)[:100]
     disk = server.home("alice") / name
     disk.mkdir()
-    return "/" + name, disk
+    yield "/" + name, disk
+    shutil.rmtree(disk, ignore_errors=True)  # up to 64 MiB per test: do not keep it
 
 
 def ftplib_retr(ftp, remote, local):
@@ -86,10 +88,10 @@ def test_ftplib_round_trip(server, payloads, area, workdir, size):
 def test_curl_round_trip(server, payloads, area, workdir, size):
     vpath, disk = area
     src, digest = payloads[size]
-    up = curl("-T", str(src), curl_url(server, f"{vpath}/file.bin"))
+    up = curl("--ftp-pasv", "-T", str(src), curl_url(server, f"{vpath}/file.bin"))
     assert up.returncode == 0, up.stderr
     assert sha256_file(disk / "file.bin") == digest
-    down = curl("-o", str(workdir / "back"), curl_url(server, f"{vpath}/file.bin"))
+    down = curl("--ftp-pasv", "-o", str(workdir / "back"), curl_url(server, f"{vpath}/file.bin"))
     assert down.returncode == 0, down.stderr
     assert sha256_file(workdir / "back") == digest
 
