@@ -4,6 +4,7 @@ listing formats and atomic uploads."""
 
 import io
 import os
+import random
 import re
 import shutil
 import socket
@@ -11,8 +12,8 @@ import socket
 import pytest
 
 from conftest import (MIB, Control, abort_socket, curl, curl_url, ftp_login, ipv6_available,
-                      lftp, make_random_file, parse_epsv, sha256_bytes, sha256_file, transfer,
-                      wait_until)
+                      lftp, make_random_file, parse_epsv, parse_pasv, recv_all, sha256_bytes,
+                      sha256_file, transfer, wait_until)
 
 SIZES = [0, 1, MIB, 64 * MIB]
 SIZE_IDS = ["0B", "1B", "1MiB", "64MiB"]
@@ -134,6 +135,23 @@ def test_raw_modes_round_trip_and_list(server, area, mode):
         assert sha256_bytes(got) == sha256_bytes(data)
         listing, first, final = transfer(c, f"NLST {vpath}", mode)
         assert final.code == 226 and b"f.bin" in listing
+
+
+def test_passive_ports_come_from_the_configured_range(server_factory):
+    low = random.Random().randrange(30000, 60000, 100)
+    srv = server_factory.start(ftp={"passive_ports": f"{low}-{low + 49}"})
+    (srv.home("alice") / "f").write_bytes(b"ranged")
+    with Control.to(srv) as c:
+        c.login()
+        for mode in ("PASV", "EPSV"):
+            r = c.cmd(mode)
+            port = parse_pasv(r)[1] if mode == "PASV" else parse_epsv(r)
+            assert low <= port <= low + 49, (mode, port)
+            data = socket.create_connection(("127.0.0.1", port), timeout=20)
+            assert c.cmd("RETR f").code in (125, 150)
+            assert recv_all(data) == b"ranged"
+            data.close()
+            assert c.reply().code == 226
 
 
 @pytest.mark.parametrize("flags", [["--disable-epsv"], ["--ftp-port", "127.0.0.1"],
