@@ -580,7 +580,7 @@ def test_port_to_a_privileged_port_is_refused(ctl):
     assert 500 <= ctl.cmd("EPRT |1|127.0.0.1|1023|").code < 600
 
 
-# ---------------------------------------------------------------------------- errors and permissions
+# ---------------------------------------------------------------------------- errors, permissions
 
 def test_retr_missing_is_550(ctl, area):
     vpath, _ = area

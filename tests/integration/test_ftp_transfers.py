@@ -508,6 +508,49 @@ def test_list_of_an_empty_directory(server, area):
     assert final.code == 226 and data in (b"", b"total 0\r\n")
 
 
+def test_large_directory_listing(server, area):
+    vpath, disk = area
+    names = {f"entry-{i:05d}-{'x' * (i % 40)}" for i in range(3000)}
+    for name in names:
+        (disk / name).write_bytes(b"")
+    with Control.to(server) as c:
+        c.login()
+        data, _, final = transfer(c, f"NLST {vpath}")
+        assert final.code == 226
+        assert {n.rsplit("/", 1)[-1] for n in data.decode().split("\r\n")[:-1]} == names
+        data, _, final = transfer(c, f"MLSD {vpath}")
+        assert final.code == 226
+        listed = {l.split("; ", 1)[1] for l in data.decode().split("\r\n")[:-1]
+                  if "type=file" in l.lower()}
+        assert listed == names
+        data, _, final = transfer(c, f"LIST {vpath}")
+        assert final.code == 226
+        assert len([l for l in data.decode().split("\r\n") if l.startswith("-")]) == 3000
+
+
+@pytest.mark.parametrize("name", ["with space.txt", "two  spaces  .txt", " leading-space",
+                                  "Grüße – 日本語.txt", "semi;colon=equals.txt", "quote\"d.txt"])
+def test_unusual_file_names(server, area, name):
+    vpath, disk = area
+    data = os.urandom(1000)
+    ftp = ftp_login(server)
+    try:
+        ftp.cwd(vpath)
+        ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+        assert (disk / name).read_bytes() == data
+        got = bytearray()
+        ftp.retrbinary(f"RETR {name}", got.extend)
+        assert bytes(got) == data
+        assert name in ftp.nlst()
+        facts = dict(ftp.mlsd())
+        assert name in facts and facts[name]["size"] == "1000"
+        ftp.rename(name, name + ".renamed")
+        ftp.delete(name + ".renamed")
+    finally:
+        ftp.quit()
+    assert list(disk.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------- interrupted uploads
 
 def start_upload(server, remote):
