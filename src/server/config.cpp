@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include "auth/password.hpp"
@@ -683,21 +685,60 @@ std::optional<auth::User> Reader::read_anonymous(const Field& f) const {
   return user;
 }
 
+// Records where each document starts; the content itself is read by YAML::Load.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+std::string at_line(const std::string& source, const YAML::Mark& mark) {
+  if (mark.is_null() || mark.line < 0) return source;
+  return source + ":" + std::to_string(mark.line + 1);
+}
+
+// Parses the one YAML document of a config file.
+YAML::Node load_document(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+    // Anything after the first document is an error too. yaml-cpp 0.7's LoadAll() loops forever
+    // on some malformed input (a ',' it cannot place, yaml-cpp issue #1040), so count documents
+    // with a bounded loop of our own instead.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+    }
+    if (starts.marks.size() >= 2) {
+      const YAML::Mark& second = starts.marks[1];
+      if (second.pos <= starts.marks[0].pos && second.pos >= 0 &&
+          static_cast<std::size_t>(second.pos) < text.size()) {
+        // The parser stopped on a token it did not consume: that token is the error.
+        throw ConfigError(at_line(source, second) + ": syntax error: unexpected " +
+                          quote(std::string_view(text).substr(static_cast<std::size_t>(second.pos), 1)));
+      }
+      throw ConfigError(at_line(source, second) +
+                        ": syntax error: a second YAML document; a config file is one document");
+    }
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(at_line(source, e.mark) + ": syntax error: " + e.msg);
+  }
+  return root;
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& source, const std::string& base_directory) {
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    std::string message = source;
-    if (!e.mark.is_null() && e.mark.line >= 0) message += ":" + std::to_string(e.mark.line + 1);
-    throw ConfigError(message + ": syntax error: " + e.msg);
-  }
-  if (documents.size() > 1) {
-    throw ConfigError(source + ": holds " + std::to_string(documents.size()) +
-                      " YAML documents; a config file is one document");
-  }
+  const YAML::Node root = load_document(text, source);
   // Relative homes are resolved now, against an absolute folder, so the result does not depend
   // on the working directory the server later runs in.
   std::error_code ec;
@@ -705,7 +746,7 @@ Config parse_config(const std::string& text, const std::string& source, const st
   if (ec) base = fs::path(base_directory);
   Reader reader(source, base.lexically_normal());
   try {
-    return reader.read(documents.empty() ? YAML::Node() : documents.front());
+    return reader.read(root);
   } catch (const YAML::Exception& e) {
     // Reading a well-formed tree should not throw, but yaml-cpp's accessors may; keep the promise
     // that configuration problems surface as ConfigError only.

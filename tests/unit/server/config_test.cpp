@@ -297,6 +297,8 @@ TEST_P(BadConfigs, ErrorNamesFileLineAndKey) { EXPECT_EQ(error_of(GetParam().tex
 
 const BadConfig bad_configs[] = {
     {"syntax", "users:\n  - name: [a\n", "filegate.yaml:3: syntax error: end of sequence flow not found"},
+    {"stray_comma", "log: {level: info}\n,\nusers: []\n", "filegate.yaml:2: syntax error: end of map not found"},
+    {"leading_comma", ",a:\n  b: x\n", "filegate.yaml:1: syntax error: unexpected ','"},
     {"top_level_not_map", "- a\n- b\n",
      "filegate.yaml:1: expected a mapping of sections (log, runtime, limits, ftp, users, anonymous), found a list"},
     {"unknown_top_key", "log: {level: info}\nlimit:\n  max_connections: 5\n",
@@ -372,7 +374,7 @@ const BadConfig bad_configs[] = {
     {"anonymous_bad_permissions_even_when_off", "anonymous:\n  enabled: false\n  home: /p\n  permissions: elrq\n",
      "filegate.yaml:4: anonymous.permissions: unknown permission letter 'q' (letters: elradfmwMT)"},
     {"two_documents", "log: {level: info}\n---\nlog: {level: warn}\n",
-     "filegate.yaml: holds 2 YAML documents; a config file is one document"},
+     "filegate.yaml:2: syntax error: a second YAML document; a config file is one document"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigs, ::testing::ValuesIn(bad_configs),
