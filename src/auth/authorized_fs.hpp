@@ -33,6 +33,15 @@ class AuthorizedFilesystem final : public vfs::Filesystem {
   Result<void> change_directory(const vfs::Path& path);
   PermissionSet effective(const vfs::Path& path) const { return rules_.effective(path); }
 
+  // Atomic uploads (upload_staging.cpp). A front-end writes an upload to a temporary name
+  // beside the target and publishes it only when the transfer completed. Publishing needs 'w'
+  // on the target, the letter the upload itself was checked for; discarding needs none.
+  // SECURITY: both refuse any temporary that is not a staging name, so they cannot be used to
+  // rename or delete arbitrary files.
+  static bool is_staging_name(std::string_view name);
+  Result<void> publish_upload(const vfs::Path& temporary, const vfs::Path& target);
+  Result<void> discard_upload(const vfs::Path& temporary);
+
   Result<std::unique_ptr<vfs::File>> open(const vfs::Path& path, const vfs::OpenMode& mode) override;
   Result<vfs::Attributes> stat(const vfs::Path& path) override;
   Result<vfs::Attributes> lstat(const vfs::Path& path) override;

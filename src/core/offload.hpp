@@ -1,5 +1,10 @@
 // Runs blocking work (disk, password hashing) on the worker pool and resumes the calling
 // coroutine on its own executor (the session strand). The event loop never blocks on disk.
+//
+// Callers pass lambdas that capture by reference ([&]): the calling coroutine is suspended
+// until the work is done, so its locals outlive the work. This also keeps non-trivial
+// temporaries out of co_await expressions, which g++ 12 mishandles (a by-value lambda with
+// std::string init-captures was freed twice under ASan).
 #pragma once
 
 #include <type_traits>

@@ -1,1 +1,401 @@
-// placeholder: being written
+#include "ftp/data_channel.hpp"
+
+#include <sys/sendfile.h>
+
+#include <random>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/offload.hpp"
+#include "core/tcp_stream.hpp"
+
+namespace filegate::ftp {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+using core::Readiness;
+
+constexpr std::size_t chunk_size = 256 * 1024;
+// Work one pump does before yielding its worker, so one fast transfer cannot hog the pool.
+constexpr std::uint64_t pump_budget = 16 * 1024 * 1024;
+
+enum class Step { done, wait, yield, aborted, network_error, disk_error };
+
+struct PumpStep {
+  PumpStep(Step s, Readiness d = Readiness::read, error_code e = {}) : step(s), direction(d), error(e) {}
+  Step step;
+  Readiness direction;
+  error_code error;
+};
+
+std::span<const std::byte> as_bytes(std::string_view s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+// State of a file -> network transfer, touched only by one party at a time.
+struct Sender {
+  core::ByteStream& stream;
+  vfs::File& file;
+  TransferControl& control;
+  bool ascii;
+  bool zero_copy;
+  std::uint64_t file_offset;
+  std::uint64_t bytes = 0;
+  bool file_done = false;
+  bool last_was_cr = false;
+  std::vector<std::byte> raw{};  // file data (ASCII conversion source)
+  std::vector<std::byte> out{};  // bytes waiting to go to the network
+  std::size_t out_pos = 0;
+
+  PumpStep pump() {
+    std::uint64_t moved = 0;
+    while (moved < pump_budget) {
+      if (control.requested.load()) return {Step::aborted};
+      if (zero_copy) {
+        auto offset = static_cast<off_t>(file_offset);
+        const ssize_t n = ::sendfile(stream.native_handle(), file.native_handle(), &offset, 1 << 20);
+        if (n > 0) {
+          file_offset = static_cast<std::uint64_t>(offset);
+          bytes += static_cast<std::uint64_t>(n);
+          moved += static_cast<std::uint64_t>(n);
+          control.progress.store(bytes);
+          continue;
+        }
+        if (n == 0) return {Step::done};
+        if (errno == EAGAIN) return {Step::wait, Readiness::write};
+        if (errno == EINTR) continue;
+        if (errno == EINVAL || errno == ENOSYS) {  // this file cannot be sent zero-copy
+          zero_copy = false;
+          continue;
+        }
+        return {Step::network_error, Readiness::write, error_code(errno, boost::system::system_category())};
+      }
+      if (out_pos == out.size()) {
+        if (file_done) return {Step::done};
+        out.clear();
+        out_pos = 0;
+        auto read = file.read(raw, file_offset);
+        if (!read) return {Step::disk_error, Readiness::write, read.error()};
+        if (*read == 0) {
+          file_done = true;
+          continue;
+        }
+        file_offset += *read;
+        if (ascii) {
+          for (std::size_t i = 0; i < *read; ++i) {
+            const std::byte b = raw[i];
+            if (b == std::byte{'\n'} && !last_was_cr) out.push_back(std::byte{'\r'});
+            out.push_back(b);
+            last_was_cr = b == std::byte{'\r'};
+          }
+        } else {
+          out.assign(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(*read));
+        }
+      }
+      error_code ec;
+      const std::size_t n = stream.write_some(std::span(out).subspan(out_pos), ec);
+      out_pos += n;
+      bytes += n;
+      moved += n;
+      control.progress.store(bytes);
+      if (ec == asio::error::would_block) return {Step::wait, stream.wants()};
+      if (ec) return {Step::network_error, Readiness::write, ec};
+    }
+    return {Step::yield};
+  }
+};
+
+struct Receiver {
+  core::ByteStream& stream;
+  vfs::File& file;
+  TransferControl& control;
+  bool ascii;
+  std::uint64_t file_offset;
+  std::uint64_t bytes = 0;
+  bool pending_cr = false;
+  std::vector<std::byte> buffer{};
+
+  Result<void> write_all(std::span<const std::byte> data) {
+    while (!data.empty()) {
+      auto n = file.write(data, file_offset);
+      if (!n) return n.error();
+      if (*n == 0) return vfs::make_error_code(vfs::Errc::io_error);
+      file_offset += *n;
+      data = data.subspan(*n);
+    }
+    return {};
+  }
+
+  PumpStep pump() {
+    std::uint64_t moved = 0;
+    while (moved < pump_budget) {
+      if (control.requested.load()) return {Step::aborted};
+      error_code ec;
+      const std::size_t n = stream.read_some(buffer, ec);
+      if (n > 0) {
+        bytes += n;
+        moved += n;
+        control.progress.store(bytes);
+        std::span<const std::byte> data(buffer.data(), n);
+        if (ascii) {
+          // CRLF -> LF; a CR at the end of a chunk waits for the next byte.
+          std::size_t w = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            const std::byte b = buffer[i];
+            if (pending_cr) {
+              pending_cr = false;
+              if (b != std::byte{'\n'}) buffer[w++] = std::byte{'\r'};
+            }
+            if (b == std::byte{'\r'}) {
+              pending_cr = true;
+            } else {
+              buffer[w++] = b;
+            }
+          }
+          data = std::span<const std::byte>(buffer.data(), w);
+        }
+        if (auto written = write_all(data); !written) return {Step::disk_error, Readiness::read, written.error()};
+      }
+      if (ec == asio::error::eof) {
+        if (pending_cr) {
+          const std::byte cr[] = {std::byte{'\r'}};
+          if (auto written = write_all(cr); !written) return {Step::disk_error, Readiness::read, written.error()};
+        }
+        return {Step::done};
+      }
+      if (ec == asio::error::would_block) return {Step::wait, stream.wants()};
+      if (ec) return {Step::network_error, Readiness::read, ec};
+    }
+    return {Step::yield};
+  }
+};
+
+template <class Pump>
+awaitable<TransferOutcome> run_pump(asio::thread_pool& pool, core::ByteStream& stream, Pump& pump,
+                                    const TransferOptions& options, TransferControl& control) {
+  control.stream = &stream;
+  TransferOutcome outcome;
+  for (;;) {
+    control.in_pump = true;
+    const PumpStep step = co_await core::offload(pool, [&pump] { return pump.pump(); });
+    control.in_pump = false;
+    outcome.bytes = pump.bytes;
+    if (control.requested.load()) {
+      outcome.result = TransferResult::aborted;
+      break;
+    }
+    if (step.step == Step::done) break;
+    if (step.step == Step::yield) continue;
+    if (step.step == Step::aborted) {
+      outcome.result = TransferResult::aborted;
+      break;
+    }
+    if (step.step == Step::disk_error || step.step == Step::network_error) {
+      outcome.result = step.step == Step::disk_error ? TransferResult::disk_error : TransferResult::network_error;
+      outcome.error = step.error;
+      break;
+    }
+    const error_code ec = co_await wait_ready(stream, step.direction, options.stall_timeout);
+    if (control.requested.load()) {
+      outcome.result = TransferResult::aborted;
+      break;
+    }
+    if (ec == asio::error::timed_out) {
+      outcome.result = TransferResult::stalled;
+      break;
+    }
+    if (ec) {
+      outcome.result = TransferResult::network_error;
+      outcome.error = ec;
+      break;
+    }
+  }
+  control.stream = nullptr;
+  co_return outcome;
+}
+
+}  // namespace
+
+std::string_view transfer_result_name(TransferResult r) {
+  switch (r) {
+    case TransferResult::ok: return "ok";
+    case TransferResult::aborted: return "aborted";
+    case TransferResult::network_error: return "failed";
+    case TransferResult::disk_error: return "failed";
+    case TransferResult::stalled: return "stalled";
+  }
+  return "failed";
+}
+
+void TransferControl::abort() {
+  requested.store(true);
+  // A worker holding the stream notices `requested` within one chunk; otherwise the transfer
+  // waits on readiness, and closing the stream ends that wait at once.
+  if (!in_pump && stream != nullptr) stream->close();
+}
+
+Result<tcp::endpoint> DataChannel::listen(const Executor& executor, const asio::ip::address& local,
+                                          std::uint16_t port_min, std::uint16_t port_max) {
+  reset();
+  auto acceptor = std::make_shared<tcp::acceptor>(executor);
+  error_code ec;
+  const tcp::endpoint any_port(local, 0);
+  acceptor->open(any_port.protocol(), ec);
+  if (ec) return ec;
+  if (port_min == 0 && port_max == 0) {
+    acceptor->bind(any_port, ec);
+  } else {
+    // Start at a random port so that concurrent sessions rarely collide and ports are not
+    // predictable; walk the whole range once.
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    const unsigned span = static_cast<unsigned>(port_max - port_min) + 1;
+    const unsigned start = static_cast<unsigned>(rng() % span);
+    ec = asio::error::address_in_use;
+    for (unsigned i = 0; i < span && ec; ++i) {
+      const auto port = static_cast<std::uint16_t>(port_min + (start + i) % span);
+      ec = {};
+      acceptor->bind(tcp::endpoint(local, port), ec);
+    }
+  }
+  if (!ec) acceptor->listen(4, ec);
+  if (ec) return ec;
+  auto endpoint = acceptor->local_endpoint(ec);
+  if (ec) return ec;
+  acceptor_ = std::move(acceptor);
+  return endpoint;
+}
+
+void DataChannel::set_active(const tcp::endpoint& target) {
+  reset();
+  active_ = target;
+}
+
+void DataChannel::reset() {
+  error_code ignored;
+  if (acceptor_) acceptor_->close(ignored);
+  if (connecting_) connecting_->close(ignored);
+  acceptor_.reset();
+  connecting_.reset();
+  active_.reset();
+}
+
+awaitable<Result<std::unique_ptr<core::ByteStream>>> DataChannel::establish(
+    const asio::ip::address& peer, const asio::ip::address& local, std::chrono::seconds timeout) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(timeout);
+  if (acceptor_) {
+    auto acceptor = acceptor_;  // reset() closes it to cancel the wait
+    struct Consume {
+      DataChannel& channel;
+      ~Consume() { channel.reset(); }
+    } consume{*this};
+    for (;;) {
+      auto result = co_await (acceptor->async_accept(as_tuple_awaitable) || deadline.async_wait(as_tuple_awaitable));
+      if (result.index() == 1) co_return error_code(asio::error::timed_out);
+      auto [ec, socket] = std::get<0>(std::move(result));
+      if (ec) co_return ec;
+      error_code peer_ec;
+      const auto remote = socket.remote_endpoint(peer_ec);
+      if (peer_ec) continue;
+      if (remote.address() != peer) {
+        // SECURITY: a data connection from any other host could steal or inject file data.
+        core::log::warn("data_connection_refused")
+            .str("client", peer.to_string())
+            .str("from", remote.address().to_string())
+            .str("reason", "address differs from the control connection");
+        error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      co_return std::make_unique<core::TcpStream>(std::move(socket));
+    }
+  }
+  if (active_) {
+    const tcp::endpoint target = *active_;
+    active_.reset();
+    auto socket = std::make_shared<tcp::socket>(executor);
+    connecting_ = socket;  // reset() closes it to cancel the connect
+    error_code ec;
+    socket->open(target.protocol(), ec);
+    if (!ec) socket->bind(tcp::endpoint(local, 0), ec);
+    if (ec) {
+      reset();
+      co_return ec;
+    }
+    auto result = co_await (socket->async_connect(target, as_tuple_awaitable) || deadline.async_wait(as_tuple_awaitable));
+    const bool cancelled = connecting_ != socket;  // reset() ran while we waited
+    connecting_.reset();
+    if (result.index() == 1) co_return error_code(asio::error::timed_out);
+    auto [connect_ec] = std::get<0>(result);
+    if (connect_ec) co_return connect_ec;
+    if (cancelled) co_return error_code(asio::error::operation_aborted);
+    co_return std::make_unique<core::TcpStream>(std::move(*socket));
+  }
+  co_return error_code(asio::error::not_connected);
+}
+
+awaitable<error_code> wait_ready(core::ByteStream& stream, core::Readiness direction,
+                                 std::chrono::seconds timeout) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(timeout);
+  auto result = co_await (stream.wait(direction) || deadline.async_wait(as_tuple_awaitable));
+  if (result.index() == 1) co_return error_code(asio::error::timed_out);
+  co_return std::get<0>(result);
+}
+
+awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& stream,
+                                     vfs::File& file, const TransferOptions& options,
+                                     TransferControl& control) {
+  const bool zero_copy = !options.ascii && stream.zero_copy() && file.native_handle() >= 0;
+  Sender sender{stream, file, control, options.ascii, zero_copy, options.offset};
+  if (!zero_copy) sender.raw.resize(chunk_size);
+  co_return co_await run_pump(pool, stream, sender, options, control);
+}
+
+awaitable<TransferOutcome> receive_file(asio::thread_pool& pool, core::ByteStream& stream,
+                                        vfs::File& file, const TransferOptions& options,
+                                        TransferControl& control) {
+  Receiver receiver{stream, file, control, options.ascii, options.offset};
+  receiver.buffer.resize(chunk_size);
+  co_return co_await run_pump(pool, stream, receiver, options, control);
+}
+
+awaitable<TransferOutcome> send_text(core::ByteStream& stream, std::string_view text,
+                                     std::chrono::seconds stall_timeout, TransferControl& control) {
+  control.stream = &stream;
+  TransferOutcome outcome;
+  auto data = as_bytes(text);
+  while (!data.empty()) {
+    if (control.requested.load()) {
+      outcome.result = TransferResult::aborted;
+      break;
+    }
+    error_code ec;
+    const std::size_t n = stream.write_some(data, ec);
+    data = data.subspan(n);
+    outcome.bytes += n;
+    control.progress.store(outcome.bytes);
+    if (ec == asio::error::would_block) {
+      ec = co_await wait_ready(stream, stream.wants(), stall_timeout);
+      if (control.requested.load()) {
+        outcome.result = TransferResult::aborted;
+        break;
+      }
+      if (ec) {
+        outcome.result = ec == asio::error::timed_out ? TransferResult::stalled : TransferResult::network_error;
+        outcome.error = ec;
+        break;
+      }
+    } else if (ec) {
+      outcome.result = TransferResult::network_error;
+      outcome.error = ec;
+      break;
+    }
+  }
+  control.stream = nullptr;
+  co_return outcome;
+}
+
+}  // namespace filegate::ftp

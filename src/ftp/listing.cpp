@@ -1,1 +1,215 @@
-// placeholder: being written
+#include "ftp/listing.hpp"
+
+#include <array>
+#include <cstdio>
+#include <ctime>
+
+namespace filegate::ftp {
+namespace {
+
+using auth::Permission;
+
+std::tm utc(vfs::TimePoint time) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(time).time_since_epoch().count();
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return tm;
+}
+
+char type_char(vfs::FileType type) {
+  switch (type) {
+    case vfs::FileType::directory: return 'd';
+    case vfs::FileType::symlink: return 'l';
+    case vfs::FileType::regular: return '-';
+    case vfs::FileType::other: return '?';
+  }
+  return '?';
+}
+
+std::string mode_string(const vfs::Attributes& a) {
+  std::string s(10, '-');
+  s[0] = type_char(a.type);
+  static constexpr char letters[] = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) {
+    if (a.permissions & (0400u >> i)) s[static_cast<std::size_t>(i) + 1] = letters[i];
+  }
+  if (a.permissions & 04000) s[3] = (a.permissions & 0100) ? 's' : 'S';
+  if (a.permissions & 02000) s[6] = (a.permissions & 0010) ? 's' : 'S';
+  if (a.permissions & 01000) s[9] = (a.permissions & 0001) ? 't' : 'T';
+  return s;
+}
+
+}  // namespace
+
+FactSet FactSet::parse(std::string_view list) {
+  FactSet f{false, false, false, false, false, false};
+  while (!list.empty()) {
+    const auto semi = list.find(';');
+    std::string fact(list.substr(0, semi));
+    for (auto& c : fact) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (fact == "type") f.type = true;
+    else if (fact == "size") f.size = true;
+    else if (fact == "modify") f.modify = true;
+    else if (fact == "perm") f.perm = true;
+    else if (fact == "unique") f.unique = true;
+    else if (fact == "unix.mode") f.unix_mode = true;
+    if (semi == std::string_view::npos) break;
+    list.remove_prefix(semi + 1);
+  }
+  return f;
+}
+
+std::string FactSet::describe(bool with_stars) const {
+  std::string out;
+  const auto add = [&](bool on, std::string_view name) {
+    if (with_stars) {
+      out += name;
+      if (on) out += '*';
+      out += ';';
+    } else if (on) {
+      out += name;
+      out += ';';
+    }
+  };
+  add(type, "type");
+  add(size, "size");
+  add(modify, "modify");
+  add(perm, "perm");
+  add(unique, "unique");
+  add(unix_mode, "UNIX.mode");
+  return out;
+}
+
+std::string list_line(const vfs::DirectoryEntry& entry, vfs::TimePoint now) {
+  const auto& a = entry.attributes;
+  static constexpr std::array<const char*, 12> months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::tm tm = utc(a.modify_time);
+  const auto six_months = std::chrono::hours(24 * 182);
+  const bool recent = a.modify_time <= now + std::chrono::hours(1) && now - a.modify_time < six_months;
+  char when[32];
+  if (recent) {
+    std::snprintf(when, sizeof when, "%s %2d %02d:%02d", months[static_cast<std::size_t>(tm.tm_mon) % 12],
+                  tm.tm_mday, tm.tm_hour, tm.tm_min);
+  } else {
+    std::snprintf(when, sizeof when, "%s %2d  %04d", months[static_cast<std::size_t>(tm.tm_mon) % 12],
+                  tm.tm_mday, tm.tm_year + 1900);
+  }
+  char head[96];
+  // SECURITY: owner and group are not the host's account names (as vsftpd's hide_ids).
+  std::snprintf(head, sizeof head, " %3llu ftp      ftp      %12llu ",
+                static_cast<unsigned long long>(a.links), static_cast<unsigned long long>(a.size));
+  std::string line = mode_string(a);
+  line += head;
+  line += when;
+  line += ' ';
+  line += entry.name;
+  if (a.type == vfs::FileType::symlink && !entry.link_target.empty()) {
+    line += " -> ";
+    line += entry.link_target;
+  }
+  return line;
+}
+
+std::string mlsx_line(const vfs::DirectoryEntry& entry, auth::PermissionSet p, const FactSet& facts) {
+  const auto& a = entry.attributes;
+  std::string out;
+  const bool dir = a.type == vfs::FileType::directory;
+  if (facts.type) {
+    out += "type=";
+    out += dir ? "dir" : a.type == vfs::FileType::regular ? "file" : a.type == vfs::FileType::symlink
+                                                                        ? "OS.unix=symlink"
+                                                                        : "OS.unix=other";
+    out += ';';
+  }
+  if (facts.size && !dir) {
+    out += "size=" + std::to_string(a.size) + ';';
+  }
+  if (facts.modify) out += "modify=" + format_timeval(a.modify_time) + ';';
+  if (facts.perm) {
+    out += "perm=";
+    if (dir) {
+      if (p.has(Permission::upload)) out += 'c';
+      if (p.has(Permission::remove)) out += 'd';
+      if (p.has(Permission::change_directory)) out += 'e';
+      if (p.has(Permission::rename)) out += 'f';
+      if (p.has(Permission::list)) out += 'l';
+      if (p.has(Permission::make_directory)) out += 'm';
+      if (p.has(Permission::remove)) out += 'p';
+    } else {
+      if (p.has(Permission::append)) out += 'a';
+      if (p.has(Permission::remove)) out += 'd';
+      if (p.has(Permission::rename)) out += 'f';
+      if (p.has(Permission::download)) out += 'r';
+      if (p.has(Permission::upload)) out += 'w';
+    }
+    out += ';';
+  }
+  if (facts.unique) {
+    char unique[48];
+    std::snprintf(unique, sizeof unique, "%llxg%llx", static_cast<unsigned long long>(a.device),
+                  static_cast<unsigned long long>(a.inode));
+    out += "unique=";
+    out += unique;
+    out += ';';
+  }
+  if (facts.unix_mode) {
+    char mode[16];
+    std::snprintf(mode, sizeof mode, "%04o", a.permissions & 07777u);
+    out += "UNIX.mode=";
+    out += mode;
+    out += ';';
+  }
+  out += ' ';
+  out += entry.name;
+  return out;
+}
+
+std::string format_timeval(vfs::TimePoint time) {
+  const std::tm tm = utc(time);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::optional<vfs::TimePoint> parse_timeval(std::string_view text) {
+  std::string_view whole = text.substr(0, text.find('.'));
+  if (whole.size() != 14) return std::nullopt;
+  for (char c : whole) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  const auto num = [&](std::size_t pos, std::size_t len) {
+    int v = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) v = v * 10 + (whole[i] - '0');
+    return v;
+  };
+  std::tm tm{};
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(4, 2) - 1;
+  tm.tm_mday = num(6, 2);
+  tm.tm_hour = num(8, 2);
+  tm.tm_min = num(10, 2);
+  tm.tm_sec = num(12, 2);
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+      tm.tm_min > 59 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  std::int64_t nanos = 0;
+  if (whole.size() < text.size()) {
+    const auto fraction = text.substr(15);
+    if (fraction.empty() || fraction.size() > 9) return std::nullopt;
+    std::int64_t scale = 100000000;
+    for (char c : fraction) {
+      if (c < '0' || c > '9') return std::nullopt;
+      nanos += (c - '0') * scale;
+      scale /= 10;
+    }
+  }
+  const std::time_t t = timegm(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  return vfs::TimePoint(std::chrono::seconds(t)) + std::chrono::nanoseconds(nanos);
+}
+
+}  // namespace filegate::ftp

@@ -1,1 +1,1271 @@
-// placeholder: being written
+#include "ftp/session.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <random>
+#include <span>
+
+#include "core/log.hpp"
+#include "core/offload.hpp"
+#include "ftp/address.hpp"
+#include "ftp/command.hpp"
+#include "ftp/error_map.hpp"
+#include "vfs/errors.hpp"
+
+namespace filegate::ftp {
+
+namespace log = core::log;
+using auth::Permission;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Commands are answered in order; while a transfer runs only these are acted on at once
+// (RFC 959 section 4.1.3), everything else waits for the transfer to end.
+bool is_urgent(std::string_view verb) { return verb == "ABOR" || verb == "STAT" || verb == "QUIT"; }
+
+// How many received commands may wait while one executes; past that the reader stops
+// reading (backpressure) until the queue drains.
+constexpr std::size_t max_queued_commands = 16;
+// Replies a client does not read are buffered up to this much; then the session ends.
+constexpr std::size_t max_pending_output = 256 * 1024;
+constexpr std::string_view staging_prefix = ".filegate-upload-";
+
+std::string random_hex(std::size_t bytes) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    const auto v = static_cast<unsigned>(rng() & 0xFF);
+    out.push_back(digits[v >> 4]);
+    out.push_back(digits[v & 0xF]);
+  }
+  return out;
+}
+
+// LIST/NLST arguments may start with ls options ("-la"); they are accepted and ignored.
+std::string_view strip_list_options(std::string_view arg) {
+  while (!arg.empty() && arg.front() == '-') {
+    const auto space = arg.find(' ');
+    if (space == std::string_view::npos) return {};
+    arg.remove_prefix(space + 1);
+    while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
+  }
+  return arg;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+// The command table: verb, handler, login required, argument, FEAT line, HELP syntax.
+// FEAT and HELP are generated from it, so they list exactly what is implemented.
+std::span<const Session::CommandSpec> Session::commands() {
+  static constexpr CommandSpec table[] = {
+    {"USER", &Session::cmd_user, false, Arg::required, "", "USER <name>"},
+    {"PASS", &Session::cmd_pass, false, Arg::optional, "", "PASS <password>"},
+    {"QUIT", &Session::cmd_quit, false, Arg::none, "", "QUIT"},
+    {"REIN", &Session::cmd_rein, false, Arg::none, "", "REIN"},
+    {"NOOP", &Session::cmd_noop, false, Arg::none, "", "NOOP"},
+    {"SYST", &Session::cmd_syst, false, Arg::none, "", "SYST"},
+    {"FEAT", &Session::cmd_feat, false, Arg::none, "", "FEAT"},
+    {"OPTS", &Session::cmd_opts, false, Arg::required, "UTF8", "OPTS UTF8 ON | OPTS MLST <facts>"},
+    {"HELP", &Session::cmd_help, false, Arg::optional, "", "HELP [<command>]"},
+    {"HOST", &Session::cmd_host, false, Arg::required, "HOST", "HOST <host-name>"},
+    {"STAT", &Session::cmd_stat, true, Arg::optional, "", "STAT [<path>]"},
+    {"PWD", &Session::cmd_pwd, true, Arg::none, "", "PWD"},
+    {"XPWD", &Session::cmd_pwd, true, Arg::none, "", "XPWD"},
+    {"CWD", &Session::cmd_cwd, true, Arg::required, "", "CWD <path>"},
+    {"XCWD", &Session::cmd_cwd, true, Arg::required, "", "XCWD <path>"},
+    {"CDUP", &Session::cmd_cdup, true, Arg::none, "", "CDUP"},
+    {"XCUP", &Session::cmd_cdup, true, Arg::none, "", "XCUP"},
+    {"MKD", &Session::cmd_mkd, true, Arg::required, "", "MKD <path>"},
+    {"XMKD", &Session::cmd_mkd, true, Arg::required, "", "XMKD <path>"},
+    {"RMD", &Session::cmd_rmd, true, Arg::required, "", "RMD <path>"},
+    {"XRMD", &Session::cmd_rmd, true, Arg::required, "", "XRMD <path>"},
+    {"DELE", &Session::cmd_dele, true, Arg::required, "", "DELE <path>"},
+    {"RNFR", &Session::cmd_rnfr, true, Arg::required, "", "RNFR <path>"},
+    {"RNTO", &Session::cmd_rnto, true, Arg::required, "", "RNTO <path>"},
+    {"SIZE", &Session::cmd_size, true, Arg::required, "SIZE", "SIZE <path>"},
+    {"MDTM", &Session::cmd_mdtm, true, Arg::required, "MDTM", "MDTM <path>"},
+    {"MFMT", &Session::cmd_mfmt, true, Arg::required, "MFMT", "MFMT <YYYYMMDDHHMMSS> <path>"},
+    {"TYPE", &Session::cmd_type, true, Arg::required, "", "TYPE A | I | L 8"},
+    {"MODE", &Session::cmd_mode, true, Arg::required, "", "MODE S"},
+    {"STRU", &Session::cmd_stru, true, Arg::required, "", "STRU F"},
+    {"ALLO", &Session::cmd_allo, true, Arg::optional, "", "ALLO <bytes>"},
+    {"PASV", &Session::cmd_pasv, true, Arg::none, "PASV", "PASV"},
+    {"EPSV", &Session::cmd_epsv, true, Arg::optional, "EPSV", "EPSV [1 | 2 | ALL]"},
+    {"PORT", &Session::cmd_port, true, Arg::required, "", "PORT h1,h2,h3,h4,p1,p2"},
+    {"EPRT", &Session::cmd_eprt, true, Arg::required, "EPRT", "EPRT |<af>|<address>|<port>|"},
+    {"REST", &Session::cmd_rest, true, Arg::required, "REST STREAM", "REST <offset>"},
+    {"RETR", &Session::cmd_retr, true, Arg::required, "", "RETR <path>"},
+    {"STOR", &Session::cmd_stor, true, Arg::required, "", "STOR <path>"},
+    {"STOU", &Session::cmd_stou, true, Arg::optional, "", "STOU [<name>]"},
+    {"APPE", &Session::cmd_appe, true, Arg::required, "", "APPE <path>"},
+    {"ABOR", &Session::cmd_abor, true, Arg::none, "", "ABOR"},
+    {"LIST", &Session::cmd_list, true, Arg::optional, "", "LIST [<path>]"},
+    {"NLST", &Session::cmd_nlst, true, Arg::optional, "", "NLST [<path>]"},
+    {"MLSD", &Session::cmd_mlsd, true, Arg::optional, "", "MLSD [<path>]"},
+    {"MLST", &Session::cmd_mlst, true, Arg::optional, "MLST", "MLST [<path>]"},
+    {"SITE", &Session::cmd_site, true, Arg::required, "", "SITE CHMOD <mode> <path> | SITE HELP"},
+    // Recognised but not offered: 502 (RFC 959). TLS commands are answered by the FTPS layer
+    // when it is configured.
+    {"ACCT", &Session::cmd_not_implemented, false, Arg::optional, "", "ACCT (not implemented)"},
+    {"SMNT", &Session::cmd_not_implemented, false, Arg::optional, "", "SMNT (not implemented)"},
+    {"AUTH", &Session::cmd_not_implemented, false, Arg::optional, "", "AUTH (TLS not configured)"},
+    {"PBSZ", &Session::cmd_not_implemented, false, Arg::optional, "", "PBSZ (TLS not configured)"},
+    {"PROT", &Session::cmd_not_implemented, false, Arg::optional, "", "PROT (TLS not configured)"},
+    {"CCC", &Session::cmd_not_implemented, false, Arg::optional, "", "CCC (not implemented)"},
+  };
+  return table;
+}
+
+const Session::CommandSpec* Session::find_command(std::string_view verb) {
+  for (const auto& spec : commands()) {
+    if (spec.verb == verb) return &spec;
+  }
+  return nullptr;
+}
+
+// --- Event -------------------------------------------------------------------------------
+
+// The timer never expires; notify() cancels whatever wait is pending. Each Event has a single
+// waiter, which re-checks its condition after every wake-up.
+Session::Event::Event(const Executor& executor) : timer_(executor, asio::steady_timer::time_point::max()) {}
+
+void Session::Event::notify() { timer_.cancel(); }
+
+awaitable<void> Session::Event::wait() { co_await timer_.async_wait(as_tuple_awaitable); }
+
+// --- Lifetime ----------------------------------------------------------------------------
+
+Session::Session(SessionContext& context, const ListenerSettings& listener,
+                 std::unique_ptr<core::ByteStream> control, core::ConnectionLimiter::Slot slot,
+                 std::uint64_t id, Executor strand)
+    : context_(context),
+      listener_(listener),
+      control_(std::move(control)),
+      slot_(std::move(slot)),
+      id_(id),
+      executor_(std::move(strand)),
+      peer_(control_->remote_endpoint()),
+      local_(control_->local_endpoint()),
+      started_(Clock::now()),
+      last_activity_(started_),
+      reader_(context.limits.max_command_line),
+      command_ready_(executor_),
+      queue_space_(executor_),
+      transfer_done_(executor_),
+      reader_resume_(executor_),
+      watchdog_timer_(executor_) {}
+
+Session::~Session() {
+  const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
+  log::info("session_end")
+      .unum("session", id_)
+      .str("protocol", "ftp")
+      .str("client", peer_.address().to_string())
+      .str("user", user_ ? std::string_view(user_->name) : std::string_view())
+      .unum("bytes_in", bytes_in_)
+      .unum("bytes_out", bytes_out_)
+      .num("duration_ms", duration.count());
+}
+
+void Session::start() {
+  auto self = shared_from_this();
+  asio::co_spawn(executor_, [self]() { return self->run(); }, asio::detached);
+}
+
+void Session::stop() {
+  asio::post(executor_, [self = shared_from_this()] { self->close(); });
+}
+
+void Session::close() {
+  if (closed_) return;
+  closed_ = true;
+  transfer_.abort();
+  data_.reset();
+  control_->close();
+  watchdog_timer_.cancel();
+  command_ready_.notify();
+  queue_space_.notify();
+  reader_resume_.notify();
+}
+
+awaitable<void> Session::run() {
+  log::info("session_start")
+      .unum("session", id_)
+      .str("protocol", "ftp")
+      .str("client", peer_.address().to_string())
+      .num("client_port", peer_.port());
+  // SECURITY: urgent data (the Telnet "synch" clients send with ABOR) stays in the stream, so
+  // a line is never silently cut short.
+  const int on = 1;
+  ::setsockopt(control_->native_handle(), SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+  co_await reply(220, context_.settings.banner);
+  auto self = shared_from_this();
+  asio::co_spawn(executor_, [self]() { return self->reader_loop(); }, asio::detached);
+  asio::co_spawn(executor_, [self]() { return self->watchdog(); }, asio::detached);
+  co_await command_loop();
+  close();
+}
+
+// --- Control input -----------------------------------------------------------------------
+
+awaitable<void> Session::reader_loop() {
+  std::array<char, 512> buffer;
+  while (!closed_) {
+    if (!input_.empty() && !reader_.has_line()) {
+      input_.erase(0, reader_.feed(input_));
+    }
+    if (auto line = reader_.next()) {
+      co_await on_line(std::move(*line));
+      continue;
+    }
+    if (reader_paused_ || queue_.size() >= max_queued_commands) {
+      // (Not a conditional expression inside co_await: g++ 12 destroys that frame twice.)
+      if (reader_paused_) {
+        co_await reader_resume_.wait();
+      } else {
+        co_await queue_space_.wait();
+      }
+      continue;
+    }
+    error_code ec;
+    const std::size_t n = control_->read_some(std::as_writable_bytes(std::span(buffer)), ec);
+    if (ec == asio::error::would_block) {
+      ec = co_await control_->wait(control_->wants());
+      if (ec) break;
+      continue;
+    }
+    if (ec || n == 0) break;
+    const std::span<const char> got(buffer.data(), n);
+    const std::size_t used = reader_.feed(got);
+    input_.append(got.data() + used, got.size() - used);
+  }
+  // The client went away (or we closed): stop any transfer, end the session.
+  close();
+}
+
+awaitable<void> Session::on_line(core::LineReader::Line line) {
+  last_activity_ = Clock::now();
+  if (line.status == core::LineReader::Status::ok) {
+    auto text = core::strip_telnet(line.text);
+    const auto parsed = parse_command(text);
+    const auto& verb = parsed.command.verb;
+    if (transfer_active_ && parsed.status == ParseStatus::ok && is_urgent(verb)) {
+      co_await handle_urgent(verb);
+      co_return;
+    }
+    if (verb == "AUTH") {
+      // SECURITY: after a command that changes the stream, anything the client pipelined in
+      // the same packet is discarded, never executed (the STARTTLS injection class).
+      input_.clear();
+      reader_.reset();
+      reader_paused_ = true;
+    }
+    queue_.push_back({line.status, std::move(text)});
+  } else {
+    queue_.push_back({line.status, {}});
+  }
+  command_ready_.notify();
+}
+
+awaitable<void> Session::handle_urgent(const std::string& verb) {
+  if (verb == "STAT") {
+    co_await reply(213, "Status: " + std::to_string(transfer_.progress.load()) + " bytes transferred.");
+    co_return;
+  }
+  transfer_.abort();
+  data_.reset();
+  while (transfer_active_ && !closed_) co_await transfer_done_.wait();
+  if (verb == "ABOR") {
+    co_await reply(226, "Abort successful.");
+  } else {
+    co_await reply(221, "Goodbye.");
+    close();
+  }
+}
+
+awaitable<void> Session::watchdog() {
+  const auto& limits = context_.limits;
+  while (!closed_) {
+    auto deadline = last_activity_ + limits.control_idle_timeout;
+    if (!logged_in()) deadline = std::min(deadline, started_ + limits.login_timeout);
+    if (transfer_active_) deadline = Clock::now() + limits.control_idle_timeout;
+    watchdog_timer_.expires_at(deadline);
+    co_await watchdog_timer_.async_wait(as_tuple_awaitable);
+    if (closed_) break;
+    if (transfer_active_) continue;
+    const auto now = Clock::now();
+    const bool idle = now >= last_activity_ + limits.control_idle_timeout;
+    const bool login_expired = !logged_in() && now >= started_ + limits.login_timeout;
+    if (idle || login_expired) {
+      log::info("session_timeout")
+          .unum("session", id_)
+          .str("client", peer_.address().to_string())
+          .str("reason", login_expired ? "login" : "idle");
+      co_await reply(421, "Timeout: closing control connection.");
+      close();
+    }
+  }
+}
+
+awaitable<void> Session::command_loop() {
+  while (!closed_) {
+    while (queue_.empty() && !closed_) co_await command_ready_.wait();
+    if (closed_) break;
+    auto line = std::move(queue_.front());
+    queue_.pop_front();
+    queue_space_.notify();
+    co_await execute(std::move(line));
+    last_activity_ = Clock::now();
+  }
+}
+
+awaitable<void> Session::execute(QueuedLine line) {
+  using Status = core::LineReader::Status;
+  if (line.status == Status::too_long) {
+    co_await reply(500, "Command line too long.");
+    co_return;
+  }
+  if (line.status == Status::has_nul) {
+    co_await reply(500, "Command contains a NUL byte.");
+    co_return;
+  }
+  const auto parsed = parse_command(line.text);
+  if (parsed.status != ParseStatus::ok) {
+    co_await reply(500, "Syntax error, command unrecognized.");
+    co_return;
+  }
+  const auto& command = parsed.command;
+  const CommandSpec* spec = find_command(command.verb);
+  if (spec == nullptr) {
+    log::debug("command_unknown").unum("session", id_).str("verb", command.verb);
+    co_await reply(500, "Unknown command.");
+    co_return;
+  }
+  log::debug("command")
+      .unum("session", id_)
+      .str("verb", command.verb)
+      // SECURITY: the PASS argument is never logged.
+      .str("argument", command.verb == "PASS" ? std::string_view("***") : std::string_view(command.argument));
+  if (command.verb != "RNTO") {
+    // RNTO must immediately follow RNFR.
+    if (command.verb != "RNFR") rename_from_.reset();
+  }
+  if (spec->login_required && !logged_in()) {
+    co_await reply(530, "Please login with USER and PASS.");
+    co_return;
+  }
+  if (spec->arg == Arg::required && command.argument.empty()) {
+    co_await reply(501, "Syntax error in parameters or arguments.");
+    co_return;
+  }
+  if (spec->arg == Arg::none && !command.argument.empty()) {
+    co_await reply(501, "This command takes no arguments.");
+    co_return;
+  }
+  co_await (this->*(spec->handler))(command.argument);
+  if (command.verb == "AUTH") {
+    reader_paused_ = false;
+    reader_resume_.notify();
+  }
+}
+
+// --- Output ------------------------------------------------------------------------------
+
+awaitable<void> Session::send(std::string text) {
+  if (closed_) co_return;
+  output_ += text;
+  if (output_.size() > max_pending_output) {
+    log::warn("session_output_overflow").unum("session", id_).str("client", peer_.address().to_string());
+    close();
+    co_return;
+  }
+  // One writer at a time; a second caller's text is already queued behind the first's.
+  if (writing_) co_return;
+  writing_ = true;
+  while (!output_.empty() && !closed_) {
+    error_code ec;
+    const std::size_t n = control_->write_some(std::as_bytes(std::span(output_.data(), output_.size())), ec);
+    output_.erase(0, n);
+    if (ec == asio::error::would_block) {
+      ec = co_await control_->wait(control_->wants());
+    }
+    if (ec && ec != asio::error::would_block) {
+      close();
+      break;
+    }
+  }
+  writing_ = false;
+}
+
+awaitable<void> Session::reply(int code, std::string_view text) {
+  co_await send(format_reply(code, text));
+}
+
+awaitable<void> Session::reply(Reply r) { co_await send(format_reply(r.code, r.text)); }
+
+awaitable<void> Session::reply_multi(int code, std::string_view first,
+                                     const std::vector<std::string>& body, std::string_view last) {
+  co_await send(format_multiline(code, first, body, last));
+}
+
+// --- Helpers -----------------------------------------------------------------------------
+
+awaitable<std::optional<vfs::Path>> Session::resolve(std::string_view argument) {
+  auto path = vfs::Path::resolve(cwd_, argument);
+  if (!path) {
+    co_await reply(reply_for(path.error()));
+    co_return std::nullopt;
+  }
+  co_return std::move(*path);
+}
+
+auth::Protocol Session::protocol() const {
+  return control_->secure() ? auth::Protocol::ftps : auth::Protocol::ftp;
+}
+
+void Session::log_out() {
+  user_.reset();
+  fs_.reset();
+  pending_user_.reset();
+  cwd_ = vfs::Path();
+  ascii_ = false;
+  rest_offset_ = 0;
+  rename_from_.reset();
+  epsv_all_ = false;
+  facts_ = FactSet{};
+  data_.reset();
+}
+
+// --- Login -------------------------------------------------------------------------------
+
+awaitable<void> Session::cmd_user(const std::string& arg) {
+  if (logged_in()) {
+    co_await reply(530, "Can't change to another user.");
+    co_return;
+  }
+  pending_user_ = arg;
+  auto realm = context_.realm();
+  if (realm->anonymous_enabled() && (arg == "anonymous" || arg == "ftp")) {
+    co_await reply(331, "Anonymous login ok, send your e-mail address as password.");
+  } else {
+    co_await reply(331, "Password required.");
+  }
+}
+
+awaitable<void> Session::cmd_pass(const std::string& arg) {
+  if (logged_in()) {
+    co_await reply(230, "Already logged in.");
+    co_return;
+  }
+  if (!pending_user_) {
+    co_await reply(503, "Login with USER first.");
+    co_return;
+  }
+  const std::string name = std::move(*pending_user_);
+  pending_user_.reset();
+  auto realm = context_.realm();
+  const auto proto = protocol();
+  const std::string& password = arg;
+  auto result = co_await offload([&] { return realm->authenticate(name, password, proto); });
+  std::shared_ptr<vfs::Filesystem> home;
+  error_code failure;
+  if (result) {
+    const auth::User& user = **result;
+    auto opened = co_await offload([&] { return context_.open_home(user); });
+    if (opened) {
+      home = std::move(*opened);
+    } else {
+      failure = opened.error();
+      log::error("home_unavailable").str("user", name).str("error", opened.error().message());
+    }
+  } else {
+    failure = result.error();
+  }
+  if (!home) {
+    ++login_failures_;
+    log::warn("login")
+        .unum("session", id_)
+        .str("protocol", auth::protocol_name(proto))
+        .str("client", peer_.address().to_string())
+        .str("user", name)
+        .str("result", "failed")
+        .str("reason", failure.message())
+        .num("failures", login_failures_);
+    // The delay runs on this session's strand only: other sessions are not slowed.
+    asio::steady_timer delay(executor_);
+    delay.expires_after(context_.limits.failed_login_delay);
+    co_await delay.async_wait(as_tuple_awaitable);
+    co_await reply(530, "Login incorrect.");
+    if (login_failures_ >= context_.limits.max_login_failures) {
+      log::warn("login_attempts_exceeded").unum("session", id_).str("client", peer_.address().to_string());
+      close();
+    }
+    co_return;
+  }
+  user_ = *result;
+  fs_ = std::make_shared<auth::AuthorizedFilesystem>(std::move(home), user_->permissions);
+  cwd_ = vfs::Path();
+  log::info("login")
+      .unum("session", id_)
+      .str("protocol", auth::protocol_name(proto))
+      .str("client", peer_.address().to_string())
+      .str("user", user_->name)
+      .flag("anonymous", user_->anonymous)
+      .str("result", "ok");
+  co_await reply(230, user_->anonymous ? "Anonymous access granted." : "Login successful.");
+}
+
+awaitable<void> Session::cmd_quit(const std::string&) {
+  co_await reply(221, "Goodbye.");
+  close();
+}
+
+awaitable<void> Session::cmd_rein(const std::string&) {
+  log_out();
+  host_given_ = false;
+  co_await reply(220, "Ready for new user.");
+}
+
+awaitable<void> Session::cmd_host(const std::string&) {
+  // RFC 7151: HOST comes before USER. One realm serves every host name.
+  if (logged_in() || pending_user_) {
+    co_await reply(503, "HOST must precede USER.");
+    co_return;
+  }
+  host_given_ = true;
+  co_await reply(220, "Host accepted.");
+}
+
+awaitable<void> Session::cmd_not_implemented(const std::string&) {
+  co_await reply(502, "Command not implemented.");
+}
+
+// --- Information -------------------------------------------------------------------------
+
+awaitable<void> Session::cmd_noop(const std::string&) { co_await reply(200, "NOOP ok."); }
+
+awaitable<void> Session::cmd_syst(const std::string&) { co_await reply(215, "UNIX Type: L8"); }
+
+awaitable<void> Session::cmd_feat(const std::string&) {
+  std::vector<std::string> features;
+  for (const auto& spec : commands()) {
+    if (spec.feature.empty()) continue;
+    if (spec.verb == "MLST") {
+      features.push_back("MLST " + facts_.describe(true));
+    } else {
+      features.emplace_back(spec.feature);
+    }
+  }
+  features.emplace_back("TVFS");
+  std::sort(features.begin(), features.end());
+  co_await reply_multi(211, "Features:", features, "End");
+}
+
+awaitable<void> Session::cmd_opts(const std::string& arg) {
+  const auto space = arg.find(' ');
+  const std::string option = upper(std::string_view(arg).substr(0, space));
+  const std::string value = space == std::string::npos ? std::string() : arg.substr(space + 1);
+  if (option == "UTF8" || option == "UTF-8") {
+    const auto v = upper(value);
+    if (v == "ON" || v.empty()) {
+      co_await reply(200, "Always in UTF8 mode.");
+    } else {
+      co_await reply(504, "UTF8 cannot be turned off.");
+    }
+  } else if (option == "MLST") {
+    facts_ = FactSet::parse(value);
+    co_await reply(200, "MLST OPTS " + facts_.describe(false));
+  } else {
+    co_await reply(501, "Option not understood.");
+  }
+}
+
+awaitable<void> Session::cmd_help(const std::string& arg) {
+  if (!arg.empty()) {
+    const auto* spec = find_command(upper(arg));
+    if (spec == nullptr) {
+      co_await reply(502, "Unknown command.");
+    } else {
+      co_await reply(214, "Syntax: " + std::string(spec->syntax));
+    }
+    co_return;
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  for (const auto& spec : commands()) {
+    if (spec.handler == &Session::cmd_not_implemented) continue;
+    line += spec.verb;
+    line += ' ';
+    if (line.size() > 60) {
+      lines.push_back(std::move(line));
+      line.clear();
+    }
+  }
+  if (!line.empty()) lines.push_back(std::move(line));
+  co_await reply_multi(214, "The following commands are recognized:", lines, "Help OK.");
+}
+
+awaitable<void> Session::cmd_stat(const std::string& arg) {
+  if (arg.empty()) {
+    std::vector<std::string> lines;
+    lines.push_back("Connected to " + peer_.address().to_string());
+    lines.push_back("Logged in as " + (user_ ? user_->name : std::string("(nobody)")));
+    lines.push_back(std::string("TYPE: ") + (ascii_ ? "ASCII" : "BINARY") + ", STRUcture: File, MODE: Stream");
+    lines.push_back(data_.configured() ? "Data connection set up" : "No data connection");
+    co_await reply_multi(211, "filegate FTP server status:", lines, "End of status.");
+    co_return;
+  }
+  auto path = co_await resolve(strip_list_options(arg));
+  if (!path) co_return;
+  auto listing = co_await offload([&] { return build_listing(*path, false, false); });
+  if (!listing) {
+    co_await reply(reply_for(listing.error()));
+    co_return;
+  }
+  std::vector<std::string> lines;
+  std::string_view rest = *listing;
+  while (!rest.empty()) {
+    const auto eol = rest.find("\r\n");
+    lines.emplace_back(rest.substr(0, eol));
+    if (eol == std::string_view::npos) break;
+    rest.remove_prefix(eol + 2);
+  }
+  co_await reply_multi(213, "Status of " + path->str() + ":", lines, "End of status.");
+}
+
+// --- Directories and names ---------------------------------------------------------------
+
+awaitable<void> Session::cmd_pwd(const std::string&) {
+  co_await reply(257, quote_path(cwd_.str()) + " is the current directory.");
+}
+
+awaitable<void> Session::cmd_cwd(const std::string& arg) {
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  auto result = co_await offload([&] { return fs_->change_directory(*path); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  cwd_ = *path;
+  co_await reply(250, "Directory successfully changed.");
+}
+
+awaitable<void> Session::cmd_cdup(const std::string&) { co_await cmd_cwd(".."); }
+
+awaitable<void> Session::cmd_mkd(const std::string& arg) {
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  auto result = co_await offload([&] { return fs_->make_directory(*path, 0755); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  co_await reply(257, quote_path(path->str()) + " created.");
+}
+
+awaitable<void> Session::cmd_rmd(const std::string& arg) {
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  if (path->is_root() || cwd_.within(*path)) {
+    co_await reply(550, "Cannot remove the current directory or one of its parents.");
+    co_return;
+  }
+  auto result = co_await offload([&] { return fs_->remove_directory(*path); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  co_await reply(250, "Directory removed.");
+}
+
+awaitable<void> Session::cmd_dele(const std::string& arg) {
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  auto result = co_await offload([&] { return fs_->remove_file(*path); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  co_await reply(250, "File removed.");
+}
+
+awaitable<void> Session::cmd_rnfr(const std::string& arg) {
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  auto result = co_await offload([&]() -> Result<void> {
+    if (auto allowed = fs_->check(Permission::rename, *path); !allowed) return allowed.error();
+    auto attributes = fs_->lstat(*path);
+    if (!attributes) return attributes.error();
+    return {};
+  });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  rename_from_ = *path;
+  co_await reply(350, "Ready for RNTO.");
+}
+
+awaitable<void> Session::cmd_rnto(const std::string& arg) {
+  if (!rename_from_) {
+    co_await reply(503, "RNFR required first.");
+    co_return;
+  }
+  const vfs::Path from = std::move(*rename_from_);
+  rename_from_.reset();
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  auto result = co_await offload([&] { return fs_->rename(from, *path, vfs::RenameMode::replace); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  co_await reply(250, "Rename successful.");
+}
+
+// SIZE and MDTM reveal metadata: they need 'l' (as in pyftpdlib).
+Result<vfs::Attributes> Session::stat_listed(const vfs::Path& path) const {
+  if (auto allowed = fs_->check(Permission::list, path); !allowed) return allowed.error();
+  return fs_->stat(path);
+}
+
+awaitable<void> Session::cmd_size(const std::string& arg) {
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  auto result = co_await offload([&] { return stat_listed(*path); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+  } else if (result->type != vfs::FileType::regular) {
+    co_await reply(550, "Not a regular file.");
+  } else {
+    co_await reply(213, std::to_string(result->size));
+  }
+}
+
+awaitable<void> Session::cmd_mdtm(const std::string& arg) {
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  auto result = co_await offload([&] { return stat_listed(*path); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+  } else {
+    co_await reply(213, format_timeval(result->modify_time));
+  }
+}
+
+awaitable<void> Session::cmd_mfmt(const std::string& arg) {
+  const auto space = arg.find(' ');
+  const auto when = space == std::string::npos ? std::nullopt : parse_timeval(std::string_view(arg).substr(0, space));
+  if (!when) {
+    co_await reply(501, "Syntax: MFMT YYYYMMDDHHMMSS path");
+    co_return;
+  }
+  auto path = co_await resolve(std::string_view(arg).substr(space + 1));
+  if (!path) co_return;
+  vfs::AttributeChange change;
+  change.modify_time = *when;
+  auto result = co_await offload([&] { return fs_->set_attributes(*path, change, true); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  co_await reply(213, "Modify=" + format_timeval(*when) + "; " + path->str());
+}
+
+awaitable<void> Session::cmd_site(const std::string& arg) {
+  const auto space = arg.find(' ');
+  const std::string sub = upper(std::string_view(arg).substr(0, space));
+  if (sub == "HELP") {
+    const std::vector<std::string> lines{"CHMOD <mode> <path>", "HELP"};
+    co_await reply_multi(214, "SITE commands:", lines, "End.");
+    co_return;
+  }
+  if (sub != "CHMOD") {
+    co_await reply(500, "Unknown SITE command.");
+    co_return;
+  }
+  std::string_view rest = space == std::string::npos ? std::string_view() : std::string_view(arg).substr(space + 1);
+  const auto mode_end = rest.find(' ');
+  const auto mode_text = rest.substr(0, mode_end);
+  unsigned mode = 0;
+  const auto [end, ec] = std::from_chars(mode_text.data(), mode_text.data() + mode_text.size(), mode, 8);
+  if (mode_end == std::string_view::npos || mode_text.empty() || ec != std::errc{} ||
+      end != mode_text.data() + mode_text.size() || mode > 07777) {
+    co_await reply(501, "Syntax: SITE CHMOD <octal mode> <path>");
+    co_return;
+  }
+  auto path = co_await resolve(rest.substr(mode_end + 1));
+  if (!path) co_return;
+  vfs::AttributeChange change;
+  change.permissions = mode;
+  auto result = co_await offload([&] { return fs_->set_attributes(*path, change, true); });
+  if (!result) {
+    co_await reply(reply_for(result.error()));
+    co_return;
+  }
+  co_await reply(200, "SITE CHMOD command ok.");
+}
+
+// --- Transfer parameters -----------------------------------------------------------------
+
+awaitable<void> Session::cmd_type(const std::string& arg) {
+  const auto t = upper(arg);
+  if (t == "I" || t == "L 8" || t == "L8") {
+    ascii_ = false;
+    co_await reply(200, "Switching to Binary mode.");
+  } else if (t == "A" || t == "A N") {
+    ascii_ = true;
+    co_await reply(200, "Switching to ASCII mode.");
+  } else if (t == "E" || t == "A T" || t == "A C" || t == "E N" || t == "L 7" || t.starts_with("L ")) {
+    co_await reply(504, "Type not supported.");
+  } else {
+    co_await reply(501, "Unrecognised TYPE.");
+  }
+}
+
+awaitable<void> Session::cmd_mode(const std::string& arg) {
+  const auto m = upper(arg);
+  if (m == "S") co_await reply(200, "Mode set to S.");
+  else if (m == "B" || m == "C" || m == "Z") co_await reply(504, "Only stream mode is supported.");
+  else co_await reply(501, "Unrecognised MODE.");
+}
+
+awaitable<void> Session::cmd_stru(const std::string& arg) {
+  const auto s = upper(arg);
+  if (s == "F") co_await reply(200, "Structure set to F.");
+  else if (s == "R" || s == "P") co_await reply(504, "Only file structure is supported.");
+  else co_await reply(501, "Unrecognised STRU.");
+}
+
+awaitable<void> Session::cmd_allo(const std::string&) {
+  co_await reply(202, "ALLO command ignored: no allocation needed.");
+}
+
+awaitable<void> Session::cmd_rest(const std::string& arg) {
+  std::uint64_t offset = 0;
+  const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), offset);
+  if (ec != std::errc{} || end != arg.data() + arg.size()) {
+    co_await reply(501, "REST requires a byte offset.");
+    co_return;
+  }
+  rest_offset_ = offset;
+  co_await reply(350, "Restarting at " + std::to_string(offset) + ". Send STOR or RETR.");
+}
+
+awaitable<void> Session::cmd_pasv(const std::string&) {
+  if (epsv_all_) {
+    co_await reply(503, "EPSV ALL in effect: use EPSV.");
+    co_return;
+  }
+  if (!local_.address().is_v4()) {
+    co_await reply(522, "PASV is for IPv4; use EPSV (2).");
+    co_return;
+  }
+  auto endpoint = data_.listen(executor_, local_.address(), context_.settings.passive_port_min,
+                               context_.settings.passive_port_max);
+  if (!endpoint) {
+    log::error("passive_listen_failed").unum("session", id_).str("error", endpoint.error().message());
+    co_await reply(425, "Cannot open passive connection.");
+    co_return;
+  }
+  auto announced = local_.address().to_v4();
+  if (listener_.passive_address) announced = *listener_.passive_address;
+  else if (context_.settings.passive_address) announced = *context_.settings.passive_address;
+  co_await reply(227, format_pasv(announced, endpoint->port()));
+}
+
+awaitable<void> Session::cmd_epsv(const std::string& arg) {
+  const auto a = upper(arg);
+  if (a == "ALL") {
+    epsv_all_ = true;
+    data_.reset();
+    co_await reply(200, "EPSV ALL ok.");
+    co_return;
+  }
+  if (!a.empty()) {
+    const bool v4 = local_.address().is_v4();
+    if ((a == "1" && !v4) || (a == "2" && v4)) {
+      co_await reply(522, v4 ? "Network protocol not supported, use (1)" : "Network protocol not supported, use (2)");
+      co_return;
+    }
+    if (a != "1" && a != "2") {
+      co_await reply(501, "Unrecognised EPSV argument.");
+      co_return;
+    }
+  }
+  auto endpoint = data_.listen(executor_, local_.address(), context_.settings.passive_port_min,
+                               context_.settings.passive_port_max);
+  if (!endpoint) {
+    log::error("passive_listen_failed").unum("session", id_).str("error", endpoint.error().message());
+    co_await reply(425, "Cannot open passive connection.");
+    co_return;
+  }
+  co_await reply(229, format_epsv(endpoint->port()));
+}
+
+awaitable<void> Session::set_active(std::optional<tcp::endpoint> target) {
+  const auto& settings = context_.settings;
+  if (epsv_all_) {
+    co_await reply(503, "EPSV ALL in effect: use EPSV.");
+  } else if (!settings.active_enabled) {
+    co_await reply(502, "Active mode is disabled; use PASV or EPSV.");
+  } else if (!target) {
+    co_await reply(501, "Malformed address.");
+  } else if (!settings.active_allow_foreign_address && target->address() != peer_.address()) {
+    // SECURITY: no FXP / bounce attacks: data goes only to the client's own address.
+    log::warn("active_refused").unum("session", id_).str("client", peer_.address().to_string())
+        .str("target", target->address().to_string()).str("reason", "foreign address");
+    co_await reply(504, "Data connections go only to your own address.");
+  } else if (!settings.active_allow_privileged_ports && target->port() < 1024) {
+    log::warn("active_refused").unum("session", id_).str("client", peer_.address().to_string())
+        .num("port", target->port()).str("reason", "privileged port");
+    co_await reply(504, "Refusing a data port below 1024.");
+  } else {
+    data_.set_active(*target);
+    co_await reply(200, "Active mode data connection set up.");
+  }
+}
+
+awaitable<void> Session::cmd_port(const std::string& arg) {
+  if (!peer_.address().is_v4()) {
+    co_await reply(522, "PORT is for IPv4; use EPRT.");
+    co_return;
+  }
+  co_await set_active(parse_port(arg).endpoint);
+}
+
+awaitable<void> Session::cmd_eprt(const std::string& arg) {
+  const auto parsed = parse_eprt(arg);
+  if (!parsed.endpoint && parsed.error == AddressError::unsupported_family) {
+    co_await reply(522, "Network protocol not supported, use (1,2)");
+    co_return;
+  }
+  co_await set_active(parsed.endpoint);
+}
+
+// --- Transfers ---------------------------------------------------------------------------
+
+awaitable<bool> Session::control_alive() {
+  // Let events that already arrived (a closed control connection) run first.
+  co_await asio::post(executor_, use_awaitable);
+  if (closed_) co_return false;
+  char byte;
+  const ssize_t n = ::recv(control_->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  co_return !(n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK));
+}
+
+awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOpener& open,
+                                      std::uint64_t offset, const std::optional<vfs::Path>& staged) {
+  const bool upload = kind != TransferKind::download;
+  transfer_active_ = true;
+  transfer_.requested.store(false);
+  transfer_.progress.store(0);
+  struct Done {
+    Session& s;
+    ~Done() {
+      s.transfer_active_ = false;
+      s.transfer_done_.notify();
+    }
+  } done{*this};
+
+  std::unique_ptr<vfs::File> file;
+  if (!data_.configured()) {
+    co_await reply(425, "Use PORT or PASV first.");
+    co_return;
+  }
+  if (!upload) {
+    // Downloads: a missing file is reported before any data connection is made.
+    auto opened = co_await offload(open);
+    if (!opened) {
+      data_.reset();
+      co_await reply(reply_for(opened.error()));
+      co_return;
+    }
+    file = std::move(*opened);
+  }
+  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
+  if (!stream || transfer_.requested.load()) {
+    if (file) co_await offload([&] { return file->close(); });
+    if (!transfer_.requested.load()) {
+      log::info("data_connection_failed").unum("session", id_).str("error", stream ? "aborted" : stream.error().message());
+      co_await reply(425, "Cannot open data connection.");
+    } else {
+      co_await reply(426, "Connection closed; transfer aborted.");
+    }
+    co_return;
+  }
+  if (upload) {
+    // Uploads: nothing is created or truncated until the data connection is in place.
+    auto opened = co_await offload(open);
+    if (!opened) {
+      (*stream)->close();
+      co_await reply(reply_for(opened.error()));
+      co_return;
+    }
+    file = std::move(*opened);
+  }
+  std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") + " mode data connection for " + path.str();
+  if (kind == TransferKind::unique_upload) opening = "FILE: " + std::string(path.name());
+  co_await reply(150, opening);
+
+  const auto begin = Clock::now();
+  TransferOptions options{ascii_, offset, context_.limits.transfer_stall_timeout};
+  TransferOutcome outcome = upload ? co_await receive_file(context_.workers, **stream, *file, options, transfer_)
+                                   : co_await send_file(context_.workers, **stream, *file, options, transfer_);
+  if (outcome.result == TransferResult::ok && !upload) {
+    auto ec = co_await wait_ready(**stream, core::Readiness::write, context_.limits.transfer_stall_timeout);
+    if (!ec) ec = co_await (*stream)->shutdown();
+    if (ec) outcome.result = TransferResult::network_error;
+  }
+  (*stream)->close();
+  auto closed = co_await offload([&] { return file->close(); });
+  if (outcome.result == TransferResult::ok && !closed) {
+    outcome.result = TransferResult::disk_error;
+    outcome.error = closed.error();
+  }
+  if (outcome.result == TransferResult::ok && upload && !(co_await control_alive())) {
+    // The data stream ended because the client vanished, not because the upload was done.
+    outcome.result = TransferResult::network_error;
+  }
+  if (staged) {
+    const bool ok = outcome.result == TransferResult::ok;
+    auto published = co_await offload([&]() -> Result<void> {
+      if (ok) return fs_->publish_upload(*staged, path);
+      (void)fs_->discard_upload(*staged);
+      return {};
+    });
+    if (outcome.result == TransferResult::ok && !published) {
+      outcome.result = TransferResult::disk_error;
+      outcome.error = published.error();
+    }
+  }
+  (upload ? bytes_in_ : bytes_out_) += outcome.bytes;
+  const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - begin);
+  log::info("transfer")
+      .unum("session", id_)
+      .str("protocol", auth::protocol_name(protocol()))
+      .str("user", user_ ? std::string_view(user_->name) : std::string_view())
+      .str("client", peer_.address().to_string())
+      .str("direction", upload ? "upload" : "download")
+      .str("path", path.str())
+      .unum("offset", offset)
+      .unum("bytes", outcome.bytes)
+      .num("duration_ms", duration.count())
+      .str("mode", ascii_ ? "ascii" : "binary")
+      .str("result", transfer_result_name(outcome.result))
+      .str("error", outcome.error ? outcome.error.message() : std::string());
+  switch (outcome.result) {
+    case TransferResult::ok: co_await reply(226, "Transfer complete."); break;
+    case TransferResult::aborted:
+    case TransferResult::network_error: co_await reply(426, "Connection closed; transfer aborted."); break;
+    case TransferResult::stalled: co_await reply(426, "Data connection stalled; transfer aborted."); break;
+    case TransferResult::disk_error: co_await reply(reply_for(outcome.error)); break;
+  }
+}
+
+awaitable<void> Session::cmd_retr(const std::string& arg) {
+  const auto offset = std::exchange(rest_offset_, 0);
+  auto path = co_await resolve(arg);
+  if (!path) co_return;
+  FileOpener open = [&] { return fs_->open(*path, vfs::OpenMode{vfs::OpenMode::read}); };
+  const std::optional<vfs::Path> not_staged;
+  co_await run_transfer(TransferKind::download, *path, open, offset, not_staged);
+}
+
+awaitable<void> Session::start_upload(TransferKind kind, const std::string& arg) {
+  const auto offset = std::exchange(rest_offset_, 0);
+  const bool unique = kind == TransferKind::unique_upload;
+  auto path = co_await resolve(unique && arg.empty() ? std::string_view("file") : std::string_view(arg));
+  if (!path) co_return;
+  // Checked before any data connection, so a refusal costs the client nothing.
+  const auto needed = kind == TransferKind::append ? Permission::append : Permission::upload;
+  if (auto allowed = fs_->check(needed, *path); !allowed) {
+    co_await reply(reply_for(allowed.error()));
+    co_return;
+  }
+  std::optional<vfs::Path> staged;
+  FileOpener open;
+  if (unique) {
+    // STOU: the first of name, name.1, name.2 ... that does not exist, taken atomically with an
+    // exclusive create. The opener updates `path`, so the 150 reply names the file.
+    open = [&]() -> Result<std::unique_ptr<vfs::File>> {
+      const vfs::Path base = *path;
+      const vfs::OpenMode mode{vfs::OpenMode::write | vfs::OpenMode::create | vfs::OpenMode::exclusive};
+      for (int i = 0; i < 100; ++i) {
+        auto candidate = i == 0 ? Result<vfs::Path>(base) : base.parent().child(std::string(base.name()) + "." + std::to_string(i));
+        if (!candidate) return candidate.error();
+        auto file = fs_->open(*candidate, mode);
+        if (file || !vfs::is(file.error(), vfs::Errc::exists)) {
+          *path = *candidate;
+          return file;
+        }
+      }
+      return vfs::make_error_code(vfs::Errc::exists);
+    };
+  } else if (context_.settings.atomic_uploads && kind == TransferKind::upload && offset == 0) {
+    // Atomic uploads: write beside the target under a staging name; run_transfer publishes it
+    // with a rename only when the transfer completed.
+    auto temporary = path->parent().child(std::string(staging_prefix) + random_hex(8));
+    if (!temporary) {
+      co_await reply(reply_for(temporary.error()));
+      co_return;
+    }
+    staged = std::move(*temporary);
+    open = [&] {
+      return fs_->open(*staged, vfs::OpenMode{vfs::OpenMode::write | vfs::OpenMode::create | vfs::OpenMode::exclusive});
+    };
+  } else {
+    unsigned flags = vfs::OpenMode::write | vfs::OpenMode::create;
+    if (kind == TransferKind::append) flags |= vfs::OpenMode::append;
+    else if (offset == 0) flags |= vfs::OpenMode::truncate;
+    open = [&, flags] { return fs_->open(*path, vfs::OpenMode{flags}); };
+  }
+  co_await run_transfer(kind, *path, open, offset, staged);
+}
+
+awaitable<void> Session::cmd_stor(const std::string& arg) { co_await start_upload(TransferKind::upload, arg); }
+awaitable<void> Session::cmd_appe(const std::string& arg) { co_await start_upload(TransferKind::append, arg); }
+awaitable<void> Session::cmd_stou(const std::string& arg) { co_await start_upload(TransferKind::unique_upload, arg); }
+
+awaitable<void> Session::cmd_abor(const std::string&) {
+  // Reached only when no transfer is running (a running one is aborted by the reader).
+  data_.reset();
+  co_await reply(225, "No transfer to abort.");
+}
+
+// --- Listings ----------------------------------------------------------------------------
+
+Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool machine) const {
+  auto& fs = *fs_;
+  auto attributes = fs.stat(path);
+  if (!attributes) return attributes.error();
+  const auto now = vfs::TimePoint(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch()));
+  std::vector<vfs::DirectoryEntry> entries;
+  if (attributes->type != vfs::FileType::directory) {
+    if (auto allowed = fs.check(Permission::list, path); !allowed) return allowed.error();
+    auto own = fs.lstat(path);
+    if (!own) return own.error();
+    vfs::DirectoryEntry entry{names_only ? path.str() : std::string(path.name()), *own, {}};
+    if (own->type == vfs::FileType::symlink) {
+      if (auto target = fs.read_link(path)) entry.link_target = *target;
+    }
+    entries.push_back(std::move(entry));
+  } else {
+    auto directory = fs.open_directory(path);
+    if (!directory) return directory.error();
+    for (;;) {
+      auto next = (*directory)->next();
+      if (!next) return next.error();
+      if (!*next) break;
+      entries.push_back(std::move(**next));
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  }
+  std::string out;
+  for (auto& entry : entries) {
+    if (names_only) {
+      out += entry.name;
+    } else if (machine) {
+      auto child = path.child(entry.name);
+      if (entry.attributes.type == vfs::FileType::symlink && child) {
+        // Symlinks are described by what they point at (within the root), as most servers do.
+        if (auto target = fs.stat(*child)) entry.attributes = *target;
+      }
+      out += mlsx_line(entry, child ? fs.effective(*child) : auth::PermissionSet{}, facts_);
+    } else {
+      out += list_line(entry, now);
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
+awaitable<void> Session::send_listing(std::string text, std::string_view what) {
+  transfer_active_ = true;
+  transfer_.requested.store(false);
+  transfer_.progress.store(0);
+  struct Done {
+    Session& s;
+    ~Done() {
+      s.transfer_active_ = false;
+      s.transfer_done_.notify();
+    }
+  } done{*this};
+  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
+  if (!stream) {
+    co_await reply(transfer_.requested.load() ? 426 : 425, "Cannot open data connection.");
+    co_return;
+  }
+  co_await reply(150, std::string("Here comes the ") + std::string(what) + ".");
+  auto outcome = co_await send_text(**stream, text, context_.limits.transfer_stall_timeout, transfer_);
+  if (outcome.result == TransferResult::ok) {
+    if (auto ec = co_await (*stream)->shutdown(); ec) outcome.result = TransferResult::network_error;
+  }
+  (*stream)->close();
+  bytes_out_ += outcome.bytes;
+  if (outcome.result == TransferResult::ok) {
+    co_await reply(226, std::string(what) + " sent.");
+  } else {
+    co_await reply(426, "Connection closed; transfer aborted.");
+  }
+}
+
+awaitable<void> Session::list_command(const std::string& arg, bool names_only, bool machine) {
+  if (!data_.configured()) {
+    co_await reply(425, "Use PORT or PASV first.");
+    co_return;
+  }
+  const auto target = machine ? std::string_view(arg) : strip_list_options(arg);
+  auto path = co_await resolve(target.empty() ? std::string_view(".") : target);
+  if (!path) co_return;
+  auto listing = co_await offload([&]() -> Result<std::string> {
+    if (machine) {
+      auto attributes = fs_->stat(*path);
+      if (!attributes) return attributes.error();
+      if (attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_a_directory);
+    }
+    return build_listing(*path, names_only, machine);
+  });
+  if (!listing) {
+    data_.reset();
+    co_await reply(reply_for(listing.error()));
+    co_return;
+  }
+  co_await send_listing(std::move(*listing), names_only ? "name list" : machine ? "machine listing" : "directory listing");
+}
+
+awaitable<void> Session::cmd_list(const std::string& arg) { co_await list_command(arg, false, false); }
+awaitable<void> Session::cmd_nlst(const std::string& arg) { co_await list_command(arg, true, false); }
+awaitable<void> Session::cmd_mlsd(const std::string& arg) { co_await list_command(arg, false, true); }
+
+awaitable<void> Session::cmd_mlst(const std::string& arg) {
+  auto path = co_await resolve(arg.empty() ? std::string_view(".") : std::string_view(arg));
+  if (!path) co_return;
+  auto line = co_await offload([&]() -> Result<std::string> {
+    if (auto allowed = fs_->check(Permission::list, *path); !allowed) return allowed.error();
+    auto attributes = fs_->stat(*path);
+    if (!attributes) return attributes.error();
+    return mlsx_line(vfs::DirectoryEntry{path->str(), *attributes, {}}, fs_->effective(*path), facts_);
+  });
+  if (!line) {
+    co_await reply(reply_for(line.error()));
+    co_return;
+  }
+  const std::vector<std::string> lines{std::move(*line)};
+  co_await reply_multi(250, "Listing " + path->str(), lines, "End.");
+}
+
+}  // namespace filegate::ftp

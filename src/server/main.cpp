@@ -1,1 +1,185 @@
-int main() { return 0; }
+// filegate: the composition root. Parses the command line, loads the config, wires the realm,
+// the filesystem backend and the protocol front-ends together, and runs the event loop.
+#include <sys/resource.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "auth/password.hpp"
+#include "core/log.hpp"
+#include "core/runtime.hpp"
+#include "ftp/server.hpp"
+#include "server/config.hpp"
+#include "vfs/local_fs.hpp"
+
+namespace {
+
+using namespace filegate;
+
+constexpr std::string_view usage = R"(usage:
+  filegate run --config FILE      serve in the foreground (logs: JSON lines on stderr)
+  filegate check --config FILE    validate a config file and exit
+  filegate passwd [--method M]    read a password on stdin, print a hash for the config
+                                  (M: yescrypt (default), sha512crypt, bcrypt)
+  filegate --version
+)";
+
+int fail(const std::string& message, int code = 1) {
+  std::cerr << "filegate: " << message << "\n";
+  return code;
+}
+
+std::optional<std::string> option_value(int argc, char** argv, std::string_view name) {
+  for (int i = 2; i + 1 < argc; ++i) {
+    if (argv[i] == name) return std::string(argv[i + 1]);
+  }
+  return std::nullopt;
+}
+
+// Lets 1000s of sessions have descriptors: raise the soft limit to the hard one.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+int command_passwd(int argc, char** argv) {
+  const std::string method = option_value(argc, argv, "--method").value_or("yescrypt");
+  std::string prefix;
+  if (method == "yescrypt") prefix = "$y$";
+  else if (method == "sha512crypt") prefix = "$6$";
+  else if (method == "bcrypt") prefix = "$2b$";
+  else return fail("unknown hash method '" + method + "' (yescrypt, sha512crypt, bcrypt)", 2);
+
+  const bool tty = isatty(STDIN_FILENO) != 0;
+  termios saved{};
+  if (tty) {
+    std::cerr << "Password: " << std::flush;
+    tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string password;
+  std::getline(std::cin, password);
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::cerr << "\n";
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) return fail("empty password", 2);
+  auto hash = auth::hash_password(password, prefix);
+  std::fill(password.begin(), password.end(), '\0');
+  if (!hash) return fail("cannot hash password: " + hash.error().message());
+  std::cout << *hash << "\n";
+  return 0;
+}
+
+server::Config load(const std::string& path) { return server::load_config(path); }
+
+int command_check(int argc, char** argv) {
+  const auto path = option_value(argc, argv, "--config");
+  if (!path) return fail("check needs --config FILE", 2);
+  try {
+    const auto config = load(*path);
+    std::cout << *path << ": ok (" << config.users.size() << " user(s)"
+              << (config.anonymous ? ", anonymous enabled" : "")
+              << (config.ftp ? ", ftp on " + std::to_string(config.ftp->listeners.size()) + " listener(s)" : "")
+              << ")\n";
+    return 0;
+  } catch (const server::ConfigError& e) {
+    return fail(e.what(), 2);
+  }
+}
+
+int command_run(int argc, char** argv) {
+  const auto path = option_value(argc, argv, "--config");
+  if (!path) return fail("run needs --config FILE", 2);
+  server::Config config;
+  try {
+    config = load(*path);
+  } catch (const server::ConfigError& e) {
+    return fail(e.what(), 2);
+  }
+  core::log::set_level(config.log_level);
+  raise_descriptor_limit();
+
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned network_threads = config.network_threads ? config.network_threads : cores;
+  const unsigned worker_threads = config.worker_threads ? config.worker_threads : std::max(8u, 4 * cores);
+  core::Runtime runtime(network_threads, worker_threads);
+  core::ConnectionLimiter limiter(config.limits.max_connections, config.limits.max_connections_per_ip);
+
+  auto realm = std::make_shared<const auth::Realm>(config.users, config.anonymous);
+  auto realm_source = [realm] { return realm; };
+  ftp::HomeOpener open_home = [](const auth::User& user) -> Result<std::shared_ptr<vfs::Filesystem>> {
+    auto fs = vfs::LocalFilesystem::open_root(user.home);
+    if (!fs) return fs.error();
+    return std::shared_ptr<vfs::Filesystem>(std::move(*fs));
+  };
+
+  std::unique_ptr<ftp::Server> ftp_server;
+  if (config.ftp) {
+    if (config.ftp->listeners.empty()) return fail(config.source + ": ftp.listen: no listen address");
+    ftp_server = std::make_unique<ftp::Server>(runtime, *config.ftp, config.limits, realm_source, open_home, limiter);
+    std::string where;
+    if (auto opened = ftp_server->open(where); !opened) {
+      return fail("cannot listen on " + where + " (ftp): " + opened.error().message());
+    }
+  }
+  if (!ftp_server) return fail(config.source + ": no protocol is configured (add an ftp: section)");
+
+  ftp_server->start();
+  core::log::info("started").str("config", config.source).num("network_threads", network_threads)
+      .num("worker_threads", worker_threads).unum("users", config.users.size());
+
+  asio::steady_timer drain(runtime.io());
+  const auto shutdown_started = std::make_shared<std::chrono::steady_clock::time_point>();
+  std::function<void()> wait_for_sessions = [&] {
+    if (ftp_server->session_count() == 0 ||
+        std::chrono::steady_clock::now() - *shutdown_started > std::chrono::seconds(10)) {
+      runtime.io().stop();
+      return;
+    }
+    drain.expires_after(std::chrono::milliseconds(50));
+    drain.async_wait([&](const error_code&) { wait_for_sessions(); });
+  };
+  runtime.on_shutdown([&] {
+    *shutdown_started = std::chrono::steady_clock::now();
+    ftp_server->stop();
+    wait_for_sessions();
+  });
+  runtime.run();
+  core::log::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << usage;
+    return 2;
+  }
+  const std::string_view command = argv[1];
+  if (command == "run") return command_run(argc, argv);
+  if (command == "check") return command_check(argc, argv);
+  if (command == "passwd") return command_passwd(argc, argv);
+  if (command == "--version" || command == "version") {
+    std::cout << "filegate 0.1.0\n";
+    return 0;
+  }
+  if (command == "--help" || command == "help" || command == "-h") {
+    std::cout << usage;
+    return 0;
+  }
+  std::cerr << "filegate: unknown command '" << command << "'\n" << usage;
+  return 2;
+}

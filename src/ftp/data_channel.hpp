@@ -1,0 +1,94 @@
+// The FTP data connection: set up by PASV/EPSV (we listen) or PORT/EPRT (we connect), then
+// established for one transfer, then gone.
+//
+// Bulk transfers run as "pumps" on the worker pool: a pump moves bytes between the file and the
+// non-blocking data stream until the stream would block (or a budget is spent), then returns to
+// the session strand, which waits for readiness with the stall deadline. So neither disk latency
+// nor a slow client ever blocks the event loop, and at most one hop happens per socket-buffer.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/asio.hpp"
+#include "core/byte_stream.hpp"
+#include "core/result.hpp"
+#include "vfs/filesystem.hpp"
+
+namespace filegate::ftp {
+
+enum class TransferResult { ok, aborted, network_error, disk_error, stalled };
+std::string_view transfer_result_name(TransferResult r);
+
+struct TransferOutcome {
+  TransferResult result = TransferResult::ok;
+  std::uint64_t bytes = 0;  // bytes that crossed the network
+  error_code error;         // the disk error for disk_error, the socket error for network_error
+};
+
+class DataChannel {
+ public:
+  // Opens a passive listener on `local` (the control connection's local address), on a port
+  // from [port_min, port_max] (0,0: any). Replaces any earlier set-up.
+  Result<tcp::endpoint> listen(const Executor& executor, const asio::ip::address& local,
+                               std::uint16_t port_min, std::uint16_t port_max);
+  // Remembers an active-mode target (already vetted by the session's policy).
+  void set_active(const tcp::endpoint& target);
+  bool configured() const { return acceptor_ != nullptr || active_.has_value(); }
+
+  // Accepts the client's connection (SECURITY: only from `peer`; others are closed and logged)
+  // or connects to the active target from `local`. Bounded by `timeout`. Consumes the set-up.
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> establish(const asio::ip::address& peer,
+                                                                 const asio::ip::address& local,
+                                                                 std::chrono::seconds timeout);
+  // Drops the set-up (REIN, a new PASV, ABOR); an establish() in progress ends with
+  // operation_aborted.
+  void reset();
+
+ private:
+  // Shared with a running establish(), which keeps the object alive while reset() closes it.
+  std::shared_ptr<tcp::acceptor> acceptor_;
+  std::shared_ptr<tcp::socket> connecting_;
+  std::optional<tcp::endpoint> active_;
+};
+
+// Shared between a running transfer and the control channel. Owned by the session strand
+// except `requested`, which a pump on a worker polls.
+struct TransferControl {
+  std::atomic<bool> requested{false};  // ABOR (or QUIT, or shutdown) asked to stop
+  bool in_pump = false;                // a worker is using the stream right now
+  core::ByteStream* stream = nullptr;  // the data stream while a transfer runs
+  std::atomic<std::uint64_t> progress{0};  // bytes so far, for STAT during a transfer
+
+  // Asks the running transfer to stop as soon as it can. Safe on the strand.
+  void abort();
+};
+
+struct TransferOptions {
+  bool ascii = false;
+  std::uint64_t offset = 0;  // REST
+  std::chrono::seconds stall_timeout{300};
+};
+
+// File -> network (RETR). Uses sendfile() for binary transfers on plain sockets.
+awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& stream,
+                                     vfs::File& file, const TransferOptions& options,
+                                     TransferControl& control);
+// Network -> file (STOR, APPE, STOU). Stops at end of stream; the caller decides whether that
+// end was complete.
+awaitable<TransferOutcome> receive_file(asio::thread_pool& pool, core::ByteStream& stream,
+                                        vfs::File& file, const TransferOptions& options,
+                                        TransferControl& control);
+// Memory -> network (listings). The text is already generated; this only moves bytes.
+awaitable<TransferOutcome> send_text(core::ByteStream& stream, std::string_view text,
+                                     std::chrono::seconds stall_timeout, TransferControl& control);
+
+// Waits for readiness, at most `timeout`. Returns timed_out on expiry.
+awaitable<error_code> wait_ready(core::ByteStream& stream, core::Readiness direction,
+                                 std::chrono::seconds timeout);
+
+}  // namespace filegate::ftp

@@ -1,0 +1,228 @@
+// One FTP control connection: the RFC 959 state machine.
+//
+// Concurrency: everything here runs on the session's strand. Three coroutines share the state:
+//   reader    reads control lines (bounded), queues them, and handles ABOR/STAT/QUIT at once
+//             while a transfer runs;
+//   commands  executes queued commands in order (a transfer command runs to completion here);
+//   watchdog  enforces the login and idle deadlines.
+// Disk work and password hashing go to the worker pool (core::offload) and resume here.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "auth/authorized_fs.hpp"
+#include "auth/realm.hpp"
+#include "core/asio.hpp"
+#include "core/byte_stream.hpp"
+#include "core/limits.hpp"
+#include "core/offload.hpp"
+#include "core/line_reader.hpp"
+#include "core/listener.hpp"
+#include "ftp/data_channel.hpp"
+#include "ftp/listing.hpp"
+#include "ftp/reply.hpp"
+#include "ftp/settings.hpp"
+#include "vfs/filesystem.hpp"
+
+namespace filegate::ftp {
+
+// Opens the filesystem behind a user's home (the local backend in production, fakes in tests).
+using HomeOpener = std::function<Result<std::shared_ptr<vfs::Filesystem>>(const auth::User&)>;
+
+// What all sessions of one front-end share. Outlives every session.
+struct SessionContext {
+  const Settings& settings;
+  const core::Limits& limits;
+  std::function<std::shared_ptr<const auth::Realm>()> realm;
+  asio::thread_pool& workers;
+  HomeOpener open_home;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(SessionContext& context, const ListenerSettings& listener,
+          std::unique_ptr<core::ByteStream> control, core::ConnectionLimiter::Slot slot,
+          std::uint64_t id, Executor strand);
+  ~Session();
+
+  void start();
+  // Ends the session from outside (shutdown). Safe from any thread.
+  void stop();
+
+  enum class Arg { none, required, optional };
+  struct CommandSpec {
+    std::string_view verb;
+    awaitable<void> (Session::*handler)(const std::string&);
+    bool login_required;
+    Arg arg;
+    std::string_view feature;  // FEAT line, if the command is an extension
+    std::string_view syntax;   // HELP text
+  };
+
+ private:
+  // The command table (session.cpp). FEAT and HELP are generated from it.
+  static std::span<const CommandSpec> commands();
+  static const CommandSpec* find_command(std::string_view verb);
+
+  // A one-shot wake-up for a coroutine waiting on this strand.
+  class Event {
+   public:
+    explicit Event(const Executor& executor);
+    void notify();
+    awaitable<void> wait();
+
+   private:
+    asio::steady_timer timer_;
+  };
+
+  struct QueuedLine {
+    core::LineReader::Status status;
+    std::string text;
+  };
+
+  enum class TransferKind { download, upload, append, unique_upload };
+
+  awaitable<void> run();
+  awaitable<void> reader_loop();
+  awaitable<void> watchdog();
+  awaitable<void> command_loop();
+  awaitable<void> on_line(core::LineReader::Line line);
+  awaitable<void> execute(QueuedLine line);
+  awaitable<void> handle_urgent(const std::string& verb);
+  void close();
+
+  awaitable<void> send(std::string text);
+  awaitable<void> reply(int code, std::string_view text);
+  awaitable<void> reply(Reply r);
+  awaitable<void> reply_multi(int code, std::string_view first, const std::vector<std::string>& body,
+                              std::string_view last);
+
+  template <class Function>
+  auto offload(Function function) {
+    return core::offload(context_.workers, std::move(function));
+  }
+
+  // Resolves a client path against the cwd; replies and returns nullopt when it is invalid.
+  awaitable<std::optional<vfs::Path>> resolve(std::string_view argument);
+  auth::Protocol protocol() const;
+  bool logged_in() const { return fs_ != nullptr; }
+  void log_out();
+
+  // Opens (or creates) the file of a transfer; runs on the worker pool. Passed by reference
+  // (see core/offload.hpp on temporaries in co_await expressions).
+  using FileOpener = std::function<Result<std::unique_ptr<vfs::File>>()>;
+  // Data connection, 150, the transfer itself, 226/426/4xx, the transfer log line. For uploads
+  // the file is opened only once the data connection is up; `open` may update `path` (STOU).
+  // With `staged`, the upload went to that temporary name and is published on success.
+  awaitable<void> run_transfer(TransferKind kind, vfs::Path& path, FileOpener& open,
+                               std::uint64_t offset, const std::optional<vfs::Path>& staged);
+  Result<vfs::Attributes> stat_listed(const vfs::Path& path) const;
+  awaitable<void> send_listing(std::string text, std::string_view what);
+  awaitable<bool> control_alive();
+  Result<std::string> build_listing(vfs::Path path, bool names_only, bool machine) const;
+
+  // Command handlers (see the table in session.cpp).
+  awaitable<void> cmd_user(const std::string& arg);
+  awaitable<void> cmd_pass(const std::string& arg);
+  awaitable<void> cmd_quit(const std::string& arg);
+  awaitable<void> cmd_rein(const std::string& arg);
+  awaitable<void> cmd_noop(const std::string& arg);
+  awaitable<void> cmd_syst(const std::string& arg);
+  awaitable<void> cmd_feat(const std::string& arg);
+  awaitable<void> cmd_opts(const std::string& arg);
+  awaitable<void> cmd_help(const std::string& arg);
+  awaitable<void> cmd_stat(const std::string& arg);
+  awaitable<void> cmd_pwd(const std::string& arg);
+  awaitable<void> cmd_cwd(const std::string& arg);
+  awaitable<void> cmd_cdup(const std::string& arg);
+  awaitable<void> cmd_mkd(const std::string& arg);
+  awaitable<void> cmd_rmd(const std::string& arg);
+  awaitable<void> cmd_dele(const std::string& arg);
+  awaitable<void> cmd_rnfr(const std::string& arg);
+  awaitable<void> cmd_rnto(const std::string& arg);
+  awaitable<void> cmd_size(const std::string& arg);
+  awaitable<void> cmd_mdtm(const std::string& arg);
+  awaitable<void> cmd_mfmt(const std::string& arg);
+  awaitable<void> cmd_type(const std::string& arg);
+  awaitable<void> cmd_mode(const std::string& arg);
+  awaitable<void> cmd_stru(const std::string& arg);
+  awaitable<void> cmd_allo(const std::string& arg);
+  awaitable<void> cmd_pasv(const std::string& arg);
+  awaitable<void> cmd_epsv(const std::string& arg);
+  awaitable<void> cmd_port(const std::string& arg);
+  awaitable<void> cmd_eprt(const std::string& arg);
+  awaitable<void> cmd_rest(const std::string& arg);
+  awaitable<void> cmd_retr(const std::string& arg);
+  awaitable<void> cmd_stor(const std::string& arg);
+  awaitable<void> cmd_stou(const std::string& arg);
+  awaitable<void> cmd_appe(const std::string& arg);
+  awaitable<void> cmd_abor(const std::string& arg);
+  awaitable<void> cmd_list(const std::string& arg);
+  awaitable<void> cmd_nlst(const std::string& arg);
+  awaitable<void> cmd_mlsd(const std::string& arg);
+  awaitable<void> cmd_mlst(const std::string& arg);
+  awaitable<void> cmd_site(const std::string& arg);
+  awaitable<void> cmd_host(const std::string& arg);
+  awaitable<void> cmd_not_implemented(const std::string& arg);
+
+  awaitable<void> start_upload(TransferKind kind, const std::string& arg);
+  awaitable<void> set_active(std::optional<tcp::endpoint> target);
+  awaitable<void> list_command(const std::string& arg, bool names_only, bool machine);
+
+  SessionContext& context_;
+  const ListenerSettings& listener_;
+  std::unique_ptr<core::ByteStream> control_;
+  core::ConnectionLimiter::Slot slot_;
+  const std::uint64_t id_;
+  Executor executor_;
+  tcp::endpoint peer_;
+  tcp::endpoint local_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_activity_;
+
+  // Control input and output.
+  core::LineReader reader_;
+  std::string input_;          // bytes read but not yet framed into a line
+  std::deque<QueuedLine> queue_;
+  Event command_ready_;
+  Event queue_space_;
+  Event transfer_done_;
+  Event reader_resume_;
+  asio::steady_timer watchdog_timer_;
+  std::string output_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool reader_paused_ = false;
+
+  // Login state.
+  std::optional<std::string> pending_user_;
+  std::shared_ptr<const auth::User> user_;
+  std::shared_ptr<auth::AuthorizedFilesystem> fs_;
+  unsigned login_failures_ = 0;
+  bool host_given_ = false;
+
+  // Command state.
+  vfs::Path cwd_;
+  bool ascii_ = false;
+  std::uint64_t rest_offset_ = 0;
+  std::optional<vfs::Path> rename_from_;
+  bool epsv_all_ = false;
+  FactSet facts_;
+  DataChannel data_;
+  TransferControl transfer_;
+  bool transfer_active_ = false;
+
+  // Totals for the session_end log line.
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+};
+
+}  // namespace filegate::ftp
