@@ -12,12 +12,21 @@ error_code denied() { return vfs::make_error_code(vfs::Errc::permission_denied);
 AuthorizedFilesystem::AuthorizedFilesystem(std::shared_ptr<vfs::Filesystem> inner, PermissionRules rules)
     : inner_(std::move(inner)), rules_(std::move(rules)) {}
 
-// SECURITY: every decision below uses the path the client named, before the backend resolves
-// symlinks. A symlink inside the home that points into a more permissive directory therefore
-// gets the rights of where the link lives, never more: the backend keeps it inside the home,
-// and the link itself could only be created with 'w' on its own location.
+PermissionSet AuthorizedFilesystem::effective(const vfs::Path& path) const {
+  const PermissionSet named = rules_.effective(path);
+  if (rules_.rules().empty() || named.empty()) return named;
+  // SECURITY: also the letters of where the path really leads (header comment).
+  if (auto real = inner_->real_path(path)) return named.intersect(rules_.effective(*real));
+  if (auto own = inner_->lstat(path); own && own->type == vfs::FileType::symlink) return PermissionSet{};
+  // Does not exist yet: the letters of the real parent directory, for the new name.
+  auto parent = inner_->real_path(path.parent());
+  if (!parent) return named;  // the operation itself will fail
+  auto target = parent->child(path.name());
+  return target ? named.intersect(rules_.effective(*target)) : named;
+}
+
 Result<void> AuthorizedFilesystem::check(Permission permission, const vfs::Path& path) const {
-  if (!rules_.allows(permission, path)) return denied();
+  if (!effective(path).has(permission)) return denied();
   return {};
 }
 
@@ -34,12 +43,13 @@ Result<void> AuthorizedFilesystem::change_directory(const vfs::Path& path) {
 Result<std::unique_ptr<vfs::File>> AuthorizedFilesystem::open(const vfs::Path& path,
                                                               const vfs::OpenMode& mode) {
   using Flag = vfs::OpenMode::Flag;
+  const auto effective_set = effective(path);
   const bool appending = mode.has(Flag::append) && !mode.has(Flag::truncate);
   const bool modifies = mode.has(Flag::write) || mode.has(Flag::create) || mode.has(Flag::truncate) ||
                         mode.has(Flag::append);
   // A mode asking for neither reading nor writing still opens (and so reveals) the file: treat
   // it as a read rather than letting it through unchecked.
-  if ((mode.has(Flag::read) || !modifies) && !rules_.allows(Permission::download, path)) {
+  if ((mode.has(Flag::read) || !modifies) && !effective_set.has(Permission::download)) {
     return denied();
   }
   if (modifies) {
@@ -47,8 +57,8 @@ Result<std::unique_ptr<vfs::File>> AuthorizedFilesystem::open(const vfs::Path& p
     // "a"-only directory accept resumed uploads (APPE, REST+STOR in append mode) without 'w'.
     // Truncating or writing at arbitrary offsets needs 'w'.
     const Permission needed = appending ? Permission::append : Permission::upload;
-    if (!rules_.allows(needed, path)) return denied();
-    if (mode.has(Flag::append) && !appending && !rules_.allows(Permission::append, path)) {
+    if (!effective_set.has(needed)) return denied();
+    if (mode.has(Flag::append) && !appending && !effective_set.has(Permission::append)) {
       return denied();
     }
   }
@@ -56,13 +66,13 @@ Result<std::unique_ptr<vfs::File>> AuthorizedFilesystem::open(const vfs::Path& p
 }
 
 Result<vfs::Attributes> AuthorizedFilesystem::stat(const vfs::Path& path) {
-  const auto set = rules_.effective(path);
+  const auto set = effective(path);
   if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
   return inner_->stat(path);
 }
 
 Result<vfs::Attributes> AuthorizedFilesystem::lstat(const vfs::Path& path) {
-  const auto set = rules_.effective(path);
+  const auto set = effective(path);
   if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
   return inner_->lstat(path);
 }
@@ -71,7 +81,7 @@ Result<void> AuthorizedFilesystem::set_attributes(const vfs::Path& path, const v
                                                   bool follow_symlinks) {
   // SECURITY: changing ownership is never delegated to clients, whatever their letters.
   if (change.uid || change.gid) return denied();
-  const auto set = rules_.effective(path);
+  const auto set = effective(path);
   if (change.permissions && !set.has(Permission::change_mode)) return denied();
   if ((change.access_time || change.modify_time) && !set.has(Permission::set_time)) return denied();
   // Changing the size truncates or extends the file: the same right as overwriting it.
@@ -109,6 +119,9 @@ Result<void> AuthorizedFilesystem::rename(const vfs::Path& from, const vfs::Path
 
 Result<void> AuthorizedFilesystem::hard_link(const vfs::Path& existing, const vfs::Path& link) {
   if (auto ok = check(Permission::upload, link); !ok) return ok;
+  // SECURITY: a hard link shares the file: linking a download-only file into a writable
+  // directory would let the user overwrite it there.
+  if (auto ok = check(Permission::upload, existing); !ok) return ok;
   return inner_->hard_link(existing, link);
 }
 
@@ -127,7 +140,7 @@ Result<vfs::Path> AuthorizedFilesystem::real_path(const vfs::Path& path) {
 }
 
 Result<vfs::FilesystemStats> AuthorizedFilesystem::stat_filesystem(const vfs::Path& path) {
-  const auto set = rules_.effective(path);
+  const auto set = effective(path);
   if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
   return inner_->stat_filesystem(path);
 }

@@ -4,14 +4,21 @@
 // delegates, so no protocol handler can forget a check and both FTP and SFTP get the same
 // decision for the same request. Refusals are vfs::Errc::permission_denied.
 //
+// SECURITY: when the user has per-directory rules, a path's letters are those of the path the
+// client named AND of the place it really leads to (symlinks resolved by the backend), so a
+// link in a writable /inbox cannot be used to overwrite a file in a download-only /outbox, nor
+// a link in /outbox to read an upload-only /inbox. A dangling symlink gets no letters at all
+// (creating through it would create the file wherever it points). With no per-directory rules
+// the letters are the same everywhere and nothing is resolved.
+//
 //   open             read: r; write/create/truncate: w; append: a
 //   stat, lstat,
 //   stat_filesystem  l or e
 //   open_directory   l          read_link   l
 //   make_directory   m          remove_*    d
 //   rename           f on both paths
-//   symlink,
-//   hard_link        w on the new link
+//   symlink          w on the new link
+//   hard_link        w on the new link and on the existing file
 //   set_attributes   permissions: M; times: T; size: w; owner: never
 //   real_path        no letter (it reveals nothing the client could not compute)
 #pragma once
@@ -31,7 +38,8 @@ class AuthorizedFilesystem final : public vfs::Filesystem {
   Result<void> check(Permission permission, const vfs::Path& path) const;
   // 'e' plus "is an existing directory" (FTP CWD, SFTP has no equivalent).
   Result<void> change_directory(const vfs::Path& path);
-  PermissionSet effective(const vfs::Path& path) const { return rules_.effective(path); }
+  // The letters that apply to `path` (see SECURITY above).
+  PermissionSet effective(const vfs::Path& path) const;
 
   // Atomic uploads (upload_staging.cpp). A front-end writes an upload to a temporary name
   // beside the target and publishes it only when the transfer completed. Publishing needs 'w'

@@ -37,6 +37,12 @@ class PermissionSet {
 
   bool has(Permission p) const { return (bits_ & static_cast<std::uint16_t>(p)) != 0; }
   PermissionSet with(Permission p) const;
+  // The letters both sets have.
+  PermissionSet intersect(PermissionSet other) const {
+    PermissionSet out;
+    out.bits_ = static_cast<std::uint16_t>(bits_ & other.bits_);
+    return out;
+  }
   // Canonical letters, in the order "elradfmwMT".
   std::string letters() const;
   bool empty() const { return bits_ == 0; }

@@ -64,7 +64,7 @@ TEST(JsonEscape, InvalidUtf8IsReplaced) {
 // Known gap in core/log.cpp (reported, not ours to change): utf8_length() checks lead and
 // continuation bytes but not the second byte's range, so 3- and 4-byte overlong forms,
 // UTF-16 surrogates and F4 9x (> U+10FFFF) pass through raw. Enable once that is fixed.
-TEST(JsonEscape, DISABLED_OverlongAndSurrogatesAreReplaced) {
+TEST(JsonEscape, OverlongAndSurrogatesAreReplaced) {
   EXPECT_EQ(escaped("\xe0\x80\xa2"), "\\ufffd\\ufffd\\ufffd");      // overlong '"'
   EXPECT_EQ(escaped("\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd");      // surrogate D800
   EXPECT_EQ(escaped("\xf0\x80\x80\xa2"), "\\ufffd\\ufffd\\ufffd\\ufffd");
