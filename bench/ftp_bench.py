@@ -1,0 +1,761 @@
+#!/usr/bin/python3
+"""Side-by-side FTP benchmark: filegate against vsftpd and pure-ftpd on loopback.
+
+Starts the three servers with the same test user and the same sha512-crypt hash, measures
+
+  1. 1 GiB RETR / STOR with curl (passive mode) from /dev/shm: MB/s and server CPU s/GiB,
+  2. 1000 x 4 KiB files up then down in one ftplib session: seconds,
+  3. sessions per second (connect, USER, PASS, QUIT) with 8 parallel client processes,
+  4. memory per idle logged-in session (PSS of the server's process tree),
+
+and prints one table with the ratio of filegate to the best peer and the targets.
+Needs root (it adds a system user for vsftpd's PAM login). Standard library only.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ftplib
+import io
+import json
+import multiprocessing
+import os
+import pwd
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PEERS = BENCH / ".peers"
+PEER_ROOT = PEERS / "root"
+WORK = BENCH / ".work"
+SHM = Path("/dev/shm/fgbench")
+
+USER = "fgbench"
+PASSWORD = "fgbench-Pass-42"
+ALL_SERVERS = ("filegate", "vsftpd", "pure-ftpd")
+PEER_DEBS = ("vsftpd", "pure-ftpd", "pure-ftpd-common", "libwrap0")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MB = 1_000_000
+GIB = 1 << 30
+KIB = 1024
+
+# Passive port ranges lie below the kernel's ephemeral range (32768-60999 on Debian) so a
+# client's outgoing port never collides with a passive listener.
+PASV_RANGES = {"filegate": (20000, 20999), "vsftpd": (21000, 21999), "pure-ftpd": (22000, 22999)}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# /proc helpers: process trees, CPU time, PSS
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: split after the last ')'.
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """root and all its live descendants (zombies included: their times are still there)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is None:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """utime+stime of every live process in the tree plus cutime+cstime (children already
+    reaped). Each CPU tick is counted once: a reaped child's time moves into its parent's
+    c-fields and the child leaves the tree. Threads are included in their process's fields."""
+    ticks = 0
+    for pid in process_tree(root):
+        f = _stat_fields(pid)
+        if f is not None:
+            # fields after ')': state=0 ppid=1 ... utime=11 stime=12 cutime=13 cstime=14
+            ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return ticks / CLK_TCK
+
+
+def tree_pss_kib(root: int) -> int:
+    total = 0
+    for pid in process_tree(root):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            pass
+    return total
+
+
+def wait_tree_settles(root: int, baseline: int, timeout: float = 5.0) -> None:
+    """Wait until a forking server has reaped the session processes of finished clients."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(process_tree(root)) > baseline:
+        time.sleep(0.02)
+    time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# A tiny FTP control client for the session and idle-memory tests (no ftplib overhead)
+
+
+class Control:
+    def __init__(self, port: int, timeout: float = 30.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def reply(self) -> int:
+        while True:
+            while b"\n" not in self.buf:
+                data = self.sock.recv(4096)
+                if not data:
+                    raise ConnectionError("server closed the control connection")
+                self.buf += data
+            line, _, self.buf = self.buf.partition(b"\n")
+            if len(line) >= 4 and line[:3].isdigit() and line[3:4] == b" ":
+                return int(line[:3])
+
+    def command(self, text: str) -> int:
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.reply()
+
+    def login(self) -> None:
+        if self.reply() != 220:
+            raise RuntimeError("no 220 greeting")
+        code = self.command(f"USER {USER}")
+        if code == 331:
+            code = self.command(f"PASS {PASSWORD}")
+        if code != 230:
+            raise RuntimeError(f"login failed: {code}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Servers
+
+
+@dataclass
+class Server:
+    name: str
+    home: Path
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+    version: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def url(self, path: str) -> str:
+        return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{path}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def ensure_peers() -> None:
+    needed = [PEER_ROOT / "usr/sbin/vsftpd", PEER_ROOT / "usr/sbin/pure-ftpd", PEER_ROOT / "usr/bin/pure-pw"]
+    if all(p.exists() for p in needed):
+        return
+    debs = PEERS / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    log("fetching vsftpd and pure-ftpd with apt-get download (not installed, only unpacked)")
+    subprocess.run(["apt-get", "download", *PEER_DEBS], cwd=debs, check=True,
+                   stdout=subprocess.DEVNULL)
+    for deb in sorted(debs.glob("*.deb")):
+        run(["dpkg-deb", "-x", str(deb), str(PEER_ROOT)])
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise SystemExit(f"peer binaries missing after unpacking: {missing}")
+
+
+def peer_env() -> dict:
+    env = dict(os.environ)
+    libs = [PEER_ROOT / "usr/lib/x86_64-linux-gnu", PEER_ROOT / "lib/x86_64-linux-gnu"]
+    env["LD_LIBRARY_PATH"] = ":".join(str(p) for p in libs)
+    return env
+
+
+def deb_version(pkg: str) -> str:
+    for deb in (PEERS / "debs").glob(f"{pkg}_*.deb"):
+        return deb.name.split("_")[1]
+    return "?"
+
+
+def write_configs(servers: dict[str, Server], password_hash: str, uid: int, gid: int,
+                  max_conn: int) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    if "filegate" in servers:
+        s = servers["filegate"]
+        lo, hi = PASV_RANGES["filegate"]
+        cfg = WORK / "filegate.yaml"
+        cfg.write_text(f"""# generated by bench/ftp_bench.py
+log:
+  level: warn
+limits:
+  max_connections: {max_conn}
+  max_connections_per_ip: {max_conn}
+  control_idle_timeout: 600
+ftp:
+  listen: ["127.0.0.1:{s.port}"]
+  passive_ports: "{lo}-{hi}"
+users:
+  - name: {USER}
+    password_hash: "{password_hash}"
+    home: {s.home}
+    permissions: elradfmwMT
+    protocols: [ftp]
+""")
+        s.extra["config"] = cfg
+    if "vsftpd" in servers:
+        s = servers["vsftpd"]
+        lo, hi = PASV_RANGES["vsftpd"]
+        empty = WORK / "vsftpd-empty"
+        empty.mkdir(exist_ok=True)
+        os.chmod(empty, 0o555)
+        cfg = WORK / "vsftpd.conf"
+        # pam_service_name names a service without a file in /etc/pam.d, so PAM uses
+        # /etc/pam.d/other (pam_unix against /etc/shadow). isolate/isolate_network keep
+        # vsftpd's defaults (as Debian ships it).
+        cfg.write_text(f"""# generated by bench/ftp_bench.py
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port={s.port}
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+pasv_enable=YES
+pasv_min_port={lo}
+pasv_max_port={hi}
+pam_service_name=fgbench-vsftpd
+seccomp_sandbox=NO
+secure_chroot_dir={empty}
+xferlog_enable=NO
+dirmessage_enable=NO
+max_clients={max_conn}
+max_per_ip={max_conn}
+idle_session_timeout=600
+userlist_enable=NO
+tcp_wrappers=NO
+session_support=NO
+ftpd_banner=vsftpd bench
+""")
+        os.chmod(cfg, 0o600)
+        s.extra["config"] = cfg
+    if "pure-ftpd" in servers:
+        s = servers["pure-ftpd"]
+        passwd = WORK / "pureftpd.passwd"
+        pdb = WORK / "pureftpd.pdb"
+        for p in (passwd, pdb):
+            p.unlink(missing_ok=True)
+        pure_pw = str(PEER_ROOT / "usr/bin/pure-pw")
+        # pure-pw asks for a password; put a throwaway one in, then swap in the shared hash.
+        subprocess.run([pure_pw, "useradd", USER, "-u", str(uid), "-g", str(gid),
+                        "-D", str(s.home), "-f", str(passwd)],
+                       input="throwaway\nthrowaway\n", text=True, check=True,
+                       capture_output=True, env=peer_env())
+        fields = passwd.read_text().strip().split(":")
+        fields[1] = password_hash
+        passwd.write_text(":".join(fields) + "\n")
+        subprocess.run([pure_pw, "mkdb", str(pdb), "-f", str(passwd)], check=True,
+                       capture_output=True, env=peer_env())
+        s.extra["pdb"] = pdb
+
+
+def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
+    s.log_path = WORK / f"{s.name}.log"
+    out = open(s.log_path, "w+")
+    if s.name == "filegate":
+        cmd, env = [str(filegate_bin), "run", "--config", str(s.extra["config"])], None
+    elif s.name == "vsftpd":
+        cmd, env = [str(PEER_ROOT / "usr/sbin/vsftpd"), str(s.extra["config"])], peer_env()
+    else:
+        lo, hi = PASV_RANGES["pure-ftpd"]
+        cmd = [str(PEER_ROOT / "usr/sbin/pure-ftpd"),
+               "-l", f"puredb:{s.extra['pdb']}",
+               "-S", f"127.0.0.1,{s.port}",
+               "-p", f"{lo}:{hi}",
+               "-c", str(max_conn), "-C", str(max_conn),
+               "-E",          # no anonymous logins
+               "-H",          # no reverse DNS
+               "-I", "15",    # idle timeout, minutes
+               "-u", "1",     # minimum uid (the bench user is a system account)
+               "-g", str(WORK / "pure-ftpd.pid")]
+        env = peer_env()
+    # Own session: a terminal ^C reaches only this script, which then tears down in order.
+    # stdin is the log too: vsftpd writes its "500 OOPS" start-up errors to fd 0.
+    s.proc = subprocess.Popen(cmd, stdin=out, stdout=out, stderr=out, env=env,
+                              start_new_session=True)
+    deadline = time.monotonic() + 15
+    while True:
+        if s.proc.poll() is not None:
+            raise RuntimeError(f"{s.name} exited with {s.proc.returncode}: "
+                               f"{s.log_path.read_text()[-2000:]}")
+        try:
+            c = Control(s.port, timeout=2)
+            c.login()
+            c.command("QUIT")
+            c.close()
+            break
+        except (OSError, RuntimeError, ConnectionError) as e:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{s.name} not ready on port {s.port}: {e}; "
+                                   f"log: {s.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+    wait_tree_settles(s.pid, 1)
+    log(f"{s.name} pid {s.pid} ready on 127.0.0.1:{s.port}")
+
+
+def stop_server(s: Server) -> None:
+    if s.proc is None or s.proc.poll() is not None:
+        s.proc = None
+        return
+    tree = process_tree(s.pid)
+    s.proc.terminate()
+    try:
+        s.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        s.proc.kill()
+        s.proc.wait()
+    # Session processes of forking servers that outlived their listener.
+    for pid in tree[1:]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    s.proc = None
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+
+
+def curl_transfer(s: Server, direction: str, src: Path, size: int) -> tuple[float, float]:
+    """One curl transfer; returns (MB/s, server CPU seconds per GiB)."""
+    if direction == "STOR":
+        target = s.home / "upload.bin"
+        target.unlink(missing_ok=True)
+        cmd = ["curl", "-sS", "--ftp-pasv", "-T", str(src), "-w", "%{size_upload} %{time_total}",
+               s.url("upload.bin")]
+    else:
+        cmd = ["curl", "-sS", "--ftp-pasv", "-o", "/dev/null",
+               "-w", "%{size_download} %{time_total}", s.url("big.bin")]
+    base_procs = len(process_tree(s.pid))
+    cpu0 = tree_cpu_seconds(s.pid)
+    out = run(cmd).stdout.split()
+    wait_tree_settles(s.pid, base_procs)
+    cpu = tree_cpu_seconds(s.pid) - cpu0
+    moved, seconds = int(float(out[0])), float(out[1])
+    if moved != size:
+        raise RuntimeError(f"{s.name} {direction}: moved {moved} bytes, expected {size}")
+    if direction == "STOR":
+        got = (s.home / "upload.bin").stat().st_size
+        if got != size:
+            raise RuntimeError(f"{s.name} STOR: file has {got} bytes, expected {size}")
+        (s.home / "upload.bin").unlink()
+    return size / MB / seconds, cpu / (size / GIB)
+
+
+def small_files(s: Server, count: int, size: int) -> tuple[float, float]:
+    payload = os.urandom(size)
+    folder = s.home / "small"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    if s.name != "filegate":
+        os.chown(folder, s.extra["uid"], s.extra["gid"])
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", s.port, timeout=60)
+    ftp.login(USER, PASSWORD)
+    ftp.set_pasv(True)
+    ftp.cwd("small")
+    t0 = time.perf_counter()
+    for i in range(count):
+        ftp.storbinary(f"STOR f{i:05d}.bin", io.BytesIO(payload))
+    up = time.perf_counter() - t0
+    received = 0
+
+    def sink(chunk: bytes) -> None:
+        nonlocal received
+        received += len(chunk)
+
+    t0 = time.perf_counter()
+    for i in range(count):
+        ftp.retrbinary(f"RETR f{i:05d}.bin", sink)
+    down = time.perf_counter() - t0
+    ftp.quit()
+    if received != count * size:
+        raise RuntimeError(f"{s.name}: downloaded {received} bytes, expected {count * size}")
+    shutil.rmtree(folder)
+    return up, down
+
+
+def _session_worker(port: int, start: float, stop: float, queue) -> None:
+    done = errors = 0
+    while time.time() < start:
+        time.sleep(0.001)
+    end = start
+    while True:
+        now = time.time()
+        if now >= stop:
+            break
+        try:
+            c = Control(port, timeout=30)
+            c.login()
+            c.command("QUIT")
+            c.close()
+            done += 1
+        except (OSError, RuntimeError, ConnectionError):
+            errors += 1
+        end = time.time()
+    queue.put((done, errors, end))
+
+
+def sessions_per_second(s: Server, clients: int, seconds: float) -> float:
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    start = time.time() + 0.3
+    procs = [ctx.Process(target=_session_worker, args=(s.port, start, start + seconds, queue))
+             for _ in range(clients)]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    done = sum(r[0] for r in results)
+    errors = sum(r[1] for r in results)
+    elapsed = max(r[2] for r in results) - start
+    if errors:
+        log(f"{s.name}: {errors} failed sessions during the sessions/s run")
+    wait_tree_settles(s.pid, 1, timeout=30)
+    return done / elapsed
+
+
+def idle_session_kib(s: Server, count: int) -> float:
+    wait_tree_settles(s.pid, 1)
+    time.sleep(0.5)
+    base = tree_pss_kib(s.pid)
+    sessions = []
+    try:
+        for _ in range(count):
+            c = Control(s.port, timeout=60)
+            c.login()
+            sessions.append(c)
+        time.sleep(1.0)  # let forked session processes finish logging in and settle
+        # Every session answers a NOOP, so none is half set-up while we measure.
+        for c in sessions:
+            if c.command("NOOP") != 200:
+                raise RuntimeError(f"{s.name}: NOOP refused")
+        loaded = tree_pss_kib(s.pid)
+        procs = len(process_tree(s.pid))
+    finally:
+        for c in sessions:
+            try:
+                c.sock.sendall(b"QUIT\r\n")
+            except OSError:
+                pass
+            c.close()
+    log(f"{s.name}: PSS {base} KiB -> {loaded} KiB with {count} sessions ({procs} processes)")
+    return (loaded - base) / count
+
+
+# --------------------------------------------------------------------------------------------
+# Setup / teardown of the shared user
+
+
+@dataclass
+class SystemUser:
+    added: bool = False
+    uid: int = 0
+    gid: int = 0
+
+
+def setup_user(password_hash: str, home: Path) -> SystemUser:
+    u = SystemUser()
+    try:
+        pwd.getpwnam(USER)
+        log(f"system user {USER} already exists (left by an earlier run?); reusing it")
+        run(["usermod", "-d", str(home), USER])
+    except KeyError:
+        run(["useradd", "--system", "--no-create-home", "--home-dir", str(home),
+             "--shell", "/usr/sbin/nologin", USER])
+        u.added = True
+    run(["usermod", "-p", password_hash, USER])
+    entry = pwd.getpwnam(USER)
+    u.uid, u.gid = entry.pw_uid, entry.pw_gid
+    return u
+
+
+def teardown_user(u: SystemUser | None) -> None:
+    if u is not None and u.added:
+        subprocess.run(["userdel", USER], check=False, capture_output=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Table
+
+
+@dataclass
+class Figure:
+    key: str
+    label: str
+    higher_is_better: bool
+    unit_fmt: str
+
+
+FIGURES = [
+    Figure("retr_mbs", "RETR 1 file, MB/s", True, "{:.0f}"),
+    Figure("stor_mbs", "STOR 1 file, MB/s", True, "{:.0f}"),
+    Figure("retr_cpu", "RETR server CPU s/GiB", False, "{:.3f}"),
+    Figure("stor_cpu", "STOR server CPU s/GiB", False, "{:.3f}"),
+    Figure("small_up", "small files up, s", False, "{:.2f}"),
+    Figure("small_down", "small files down, s", False, "{:.2f}"),
+    Figure("sessions", "sessions/s (8 clients)", True, "{:.0f}"),
+    Figure("idle_kib", "KiB per idle session", False, "{:.1f}"),
+]
+
+
+def target_check(key: str, res: dict[str, dict[str, float]]) -> str:
+    fg = res.get("filegate", {}).get(key)
+    peers = {n: r[key] for n, r in res.items() if n != "filegate" and key in r}
+    if fg is None:
+        return "-"
+    best_hi = max(peers.values()) if peers else None
+    best_lo = min(peers.values()) if peers else None
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    if key in ("retr_mbs", "stor_mbs"):
+        return f">= 1.1x best: " + (verdict(fg >= 1.1 * best_hi) if peers else "n/a")
+    if key in ("retr_cpu", "stor_cpu"):
+        return "< best: " + (verdict(fg < best_lo) if peers else "n/a")
+    if key in ("small_up", "small_down"):
+        return "<= best: " + (verdict(fg <= best_lo) if peers else "n/a")
+    if key == "sessions":
+        if "pure-ftpd" not in peers:
+            return ">= 2x pure-ftpd: n/a"
+        return f">= 2x pure-ftpd ({fg / peers['pure-ftpd']:.2f}x): " + verdict(fg >= 2 * peers["pure-ftpd"])
+    if key == "idle_kib":
+        return "<= 8 KiB: " + verdict(fg <= 8)
+    return "-"
+
+
+def print_table(res: dict[str, dict[str, float]], title: str) -> None:
+    cols = ["figure", "filegate", "vsftpd", "pure-ftpd", "ratio to best peer", "target"]
+    rows = []
+    for f in FIGURES:
+        row = [f.label]
+        for name in ALL_SERVERS:
+            v = res.get(name, {}).get(f.key)
+            row.append("-" if v is None else f.unit_fmt.format(v))
+        fg = res.get("filegate", {}).get(f.key)
+        peers = [r[f.key] for n, r in res.items() if n != "filegate" and f.key in r]
+        if fg is None or not peers:
+            row.append("-")
+        else:
+            best = max(peers) if f.higher_is_better else min(peers)
+            row.append(f"{fg / best:.2f}x" if best else "-")
+        row.append(target_check(f.key, res))
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in rows + [cols]) for i in range(len(cols))]
+    print()
+    print(title)
+    line = " | ".join(c.ljust(w) for c, w in zip(cols, widths))
+    print(line)
+    print("-+-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _raise_interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+def git_describe() -> str:
+    try:
+        rev = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no",
+                     "--", "src"]).stdout.strip()
+        return rev + (" + uncommitted changes in src/" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "?"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 64 MiB file, 100 small files, 2 s of sessions, 100 idle sessions, 1 repetition")
+    ap.add_argument("--servers", default=",".join(ALL_SERVERS),
+                    help="comma-separated subset of: " + ", ".join(ALL_SERVERS))
+    ap.add_argument("--filegate", type=Path, default=REPO / "build/release/src/filegate",
+                    help="filegate binary (default: build/release/src/filegate)")
+    ap.add_argument("--reps", type=int, help="repetitions per figure (median); default 3, quick 1")
+    ap.add_argument("--only", default="throughput,small,sessions,memory",
+                    help="comma-separated subset of: throughput, small, sessions, memory")
+    ap.add_argument("--json", type=Path, default=WORK / "results.json", help="also write results here")
+    args = ap.parse_args()
+
+    servers_wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for s in servers_wanted:
+        if s not in ALL_SERVERS:
+            ap.error(f"unknown server {s!r}")
+    only = {s.strip() for s in args.only.split(",")}
+    if os.geteuid() != 0:
+        ap.error("run as root: vsftpd logs in through PAM against a system user this script adds")
+    if "filegate" in servers_wanted and not args.filegate.exists():
+        ap.error(f"{args.filegate} missing; build it with:\n  cd {REPO} && flock /tmp/filegate-build.lock "
+                 "cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFILEGATE_TESTS=OFF && "
+                 "flock /tmp/filegate-build.lock cmake --build build/release --target filegate -j2")
+
+    big = (64 << 20) if args.quick else GIB
+    n_small = 100 if args.quick else 1000
+    small_size = 4 * KIB
+    session_seconds = 2.0 if args.quick else 5.0
+    session_clients = 8
+    n_idle = 100 if args.quick else 1000
+    reps = args.reps or (1 if args.quick else 3)
+    max_conn = 5000
+
+    # Enough descriptors for the idle sessions; the servers inherit the limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, 4 * n_idle + 1024))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+    # Default SIGTERM would skip the finally block below.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    if any(s != "filegate" for s in servers_wanted):
+        ensure_peers()
+    WORK.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(SHM, ignore_errors=True)
+    SHM.mkdir(mode=0o755)
+    os.chmod(SHM, 0o755)
+
+    password_hash = run([str(args.filegate), "passwd", "--method", "sha512crypt"],
+                        input=PASSWORD + "\n").stdout.strip()
+    assert password_hash.startswith("$6$"), password_hash
+
+    servers: dict[str, Server] = {}
+    user: SystemUser | None = None
+    results: dict[str, dict[str, float]] = {n: {} for n in servers_wanted}
+    raw: dict[str, dict[str, list[float]]] = {n: {} for n in servers_wanted}
+    try:
+        for name in servers_wanted:
+            home = SHM / name
+            home.mkdir(mode=0o755)
+            servers[name] = Server(name=name, home=home, port=free_port())
+        user = setup_user(password_hash, servers["vsftpd"].home if "vsftpd" in servers else SHM)
+        for s in servers.values():
+            s.extra["uid"], s.extra["gid"] = user.uid, user.gid
+            if s.name != "filegate":  # the forking peers write as the bench user
+                os.chown(s.home, user.uid, user.gid)
+        write_configs(servers, password_hash, user.uid, user.gid, max_conn)
+
+        src = SHM / "source.bin"
+        if "throughput" in only:
+            log(f"writing a {big >> 20} MiB source file on /dev/shm")
+            block = os.urandom(1 << 20)
+            with open(src, "wb") as f:
+                for _ in range(big >> 20):
+                    f.write(block)
+            os.chmod(src, 0o644)
+            for s in servers.values():
+                os.link(src, s.home / "big.bin")
+
+        load = os.getloadavg()
+        log(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        for s in servers.values():
+            start_server(s, args.filegate, max_conn)
+
+        def record(name: str, key: str, value: float) -> None:
+            raw[name].setdefault(key, []).append(value)
+            results[name][key] = statistics.median(raw[name][key])
+
+        # Memory first, while every server is fresh.
+        if "memory" in only:
+            for s in servers.values():
+                record(s.name, "idle_kib", idle_session_kib(s, n_idle))
+        for rep in range(reps):
+            log(f"repetition {rep + 1}/{reps}")
+            for s in servers.values():
+                if "throughput" in only:
+                    mbs, cpu = curl_transfer(s, "RETR", src, big)
+                    record(s.name, "retr_mbs", mbs)
+                    record(s.name, "retr_cpu", cpu)
+                    mbs, cpu = curl_transfer(s, "STOR", src, big)
+                    record(s.name, "stor_mbs", mbs)
+                    record(s.name, "stor_cpu", cpu)
+                if "small" in only:
+                    up, down = small_files(s, n_small, small_size)
+                    record(s.name, "small_up", up)
+                    record(s.name, "small_down", down)
+                if "sessions" in only:
+                    record(s.name, "sessions", sessions_per_second(s, session_clients, session_seconds))
+                log(f"{s.name}: " + ", ".join(f"{k}={v[-1]:.3g}" for k, v in raw[s.name].items()))
+    finally:
+        for s in servers.values():
+            stop_server(s)
+        teardown_user(user)
+        shutil.rmtree(SHM, ignore_errors=True)
+
+    title = (f"filegate {git_describe()} vs vsftpd {deb_version('vsftpd')}, "
+             f"pure-ftpd {deb_version('pure-ftpd')}; "
+             f"{'quick' if args.quick else 'full'} mode, median of {reps}; "
+             f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
+             f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
+             f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start")
+    print_table(results, title)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"title": title, "median": results, "runs": raw}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
