@@ -76,7 +76,8 @@ void Server::on_accept(const ListenerSettings& listener, tcp::socket socket, cor
                                            next_id_.fetch_add(1), strand);
   {
     std::lock_guard lock(sessions_mutex_);
-    if (sessions_.size() > 64 && sessions_.size() % 64 == 0) {
+    // Ended sessions leave expired entries; sweeping every 256 accepts keeps this amortised O(1).
+    if (++accepted_ % 256 == 0) {
       std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
     }
     sessions_.push_back(session);

@@ -35,7 +35,8 @@ class Server {
   core::ConnectionLimiter& limiter_;
   std::vector<std::unique_ptr<core::Listener>> listeners_;
   std::mutex sessions_mutex_;
-  std::vector<std::weak_ptr<Session>> sessions_;
+  std::vector<std::weak_ptr<Session>> sessions_;  // guarded by sessions_mutex_
+  std::uint64_t accepted_ = 0;                     // guarded by sessions_mutex_
   std::atomic<std::uint64_t> next_id_{1};
 };
 

@@ -114,8 +114,10 @@ int command_run(int argc, char** argv) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const unsigned network_threads = config.network_threads ? config.network_threads : cores;
   const unsigned worker_threads = config.worker_threads ? config.worker_threads : std::max(8u, 4 * cores);
-  core::Runtime runtime(network_threads, worker_threads);
+  // Declared before the runtime so it outlives sessions that the runtime's io_context may
+  // still hold when a forced stop destroys it.
   core::ConnectionLimiter limiter(config.limits.max_connections, config.limits.max_connections_per_ip);
+  core::Runtime runtime(network_threads, worker_threads);
 
   auto realm = std::make_shared<const auth::Realm>(config.users, config.anonymous);
   auto realm_source = [realm] { return realm; };
