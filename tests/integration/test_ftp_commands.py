@@ -248,6 +248,17 @@ def test_x_aliases(ctl, area):
     assert not (disk / "x").exists()
 
 
+def test_tls_is_not_offered_in_this_build(ctl):
+    for command in ("AUTH TLS", "AUTH SSL", "PBSZ 0", "PROT P"):
+        assert ctl.cmd(command).code == 502, command
+    assert ctl.cmd("NOOP").code == 200  # still plaintext, still talking
+
+
+@pytest.mark.parametrize("command", ["ACCT billing", "SMNT /mnt", "CCC"])
+def test_obsolete_commands_are_502(ctl, command):
+    assert ctl.cmd(command).code == 502
+
+
 def test_noop(ctl):
     assert ctl.cmd("NOOP").code == 200
 

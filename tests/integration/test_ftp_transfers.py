@@ -8,6 +8,7 @@ import random
 import re
 import shutil
 import socket
+import time
 
 import pytest
 
@@ -391,6 +392,64 @@ def parse_epsv_port(c):
     return parse_epsv(c.cmd("EPSV"))
 
 
+def start_slow_download(c, remote):
+    """RETR over EPSV without reading: the transfer stays in progress."""
+    c.expect("TYPE I", 200)
+    data = socket.create_connection(("127.0.0.1", parse_epsv_port(c)), timeout=20)
+    assert c.cmd(f"RETR {remote}").code in (125, 150)
+    assert len(data.recv(65536)) > 0
+    return data
+
+
+def test_stat_during_a_transfer_reports_progress(server, payloads, area):
+    vpath, disk = area
+    shutil.copyfile(payloads[64 * MIB][0], disk / "big.bin")
+    with Control.to(server) as c:
+        c.login()
+        data = start_slow_download(c, f"{vpath}/big.bin")
+        c.send("STAT\r\n")
+        r = c.reply()
+        assert r.code in (211, 213) and re.search(r"\d+", r.text), r.text
+        got = 65536 + len(recv_all(data))
+        data.close()
+        assert c.reply().code == 226
+        assert got <= 64 * MIB
+
+
+def test_commands_during_a_transfer_run_after_it(server, payloads, area):
+    vpath, disk = area
+    shutil.copyfile(payloads[MIB][0], disk / "f.bin")
+    with Control.to(server) as c:
+        c.login()
+        data = start_slow_download(c, f"{vpath}/f.bin")
+        c.send("NOOP\r\nPWD\r\n")
+        time.sleep(0.3)
+        got = recv_all(data)
+        data.close()
+        codes = [c.reply().code for _ in range(3)]
+        assert codes == [226, 200, 257], codes
+        assert len(got) + 65536 >= MIB
+
+
+def test_quit_during_a_transfer_aborts_it_and_says_goodbye(server, payloads, area):
+    vpath, disk = area
+    shutil.copyfile(payloads[64 * MIB][0], disk / "big.bin")
+    with Control.to(server) as c:
+        c.login()
+        data = start_slow_download(c, f"{vpath}/big.bin")
+        c.send("QUIT\r\n")
+        codes = []
+        while not codes or codes[-1] != 221:
+            codes.append(c.reply().code)
+        assert codes in ([221], [426, 221], [426, 226, 221]), codes
+        assert c.closed_by_server(10)
+        got = recv_all(data)
+        data.close()
+        assert len(got) < 64 * MIB
+    event = server.wait_for_event("transfer", path=f"{vpath}/big.bin")[0]
+    assert event["result"] in ("aborted", "failed")
+
+
 def test_abor_during_stor(server, area):
     vpath, disk = area
     with Control.to(server) as c:
@@ -451,6 +510,14 @@ def test_list_is_ls_style(server, listed):
     assert f["mode"] == "-rw-r--r--" and f["size"] == "5"
     assert (f["month"], f["day"], f["timeyear"]) == ("Sep", "13", "2020")
     assert parsed["sub"]["mode"].startswith("d")
+
+
+def test_list_never_shows_host_accounts(server, listed):
+    vpath, _ = listed
+    data, _, _ = list_data(server, f"LIST {vpath}")
+    for line in data.decode().split("\r\n")[:-1]:
+        m = LS_LINE.match(line)
+        assert m and (m["owner"], m["group"]) == ("ftp", "ftp"), line
 
 
 def test_list_with_options_and_of_a_file(server, listed):
@@ -591,6 +658,27 @@ def test_interrupted_upload_keeps_bytes_and_rest_completes_it(server, area):
     assert sha256_file(disk / "big.bin") == sha256_bytes(payload)
 
 
+def test_interrupted_upload_keeps_bytes_and_appe_completes_it(server, area):
+    vpath, disk = area
+    payload = os.urandom(4 * MIB)
+    c, data = start_upload(server, f"{vpath}/big.bin")
+    data.sendall(payload[:MIB])
+    assert wait_until(lambda: (disk / "big.bin").exists() and
+                      (disk / "big.bin").stat().st_size > 0, 10)
+    abort_socket(c.sock)  # the control connection goes first, then the data ends cleanly
+    data.close()
+    event = server.wait_for_event("transfer", path=f"{vpath}/big.bin")[0]
+    assert event["result"] in ("failed", "aborted"), "a stream that ends without control is not ok"
+    kept = (disk / "big.bin").read_bytes()
+    assert 0 < len(kept) <= MIB and kept == payload[:len(kept)]
+    ftp = ftp_login(server)
+    try:
+        ftp.storbinary(f"APPE {vpath}/big.bin", io.BytesIO(payload[len(kept):]))
+    finally:
+        ftp.quit()
+    assert sha256_file(disk / "big.bin") == sha256_bytes(payload)
+
+
 @pytest.fixture
 def atomic_server(server_factory):
     return server_factory.start(ftp={"atomic_uploads": True})
@@ -638,3 +726,39 @@ def test_atomic_upload_cut_off_keeps_the_old_file(atomic_server):
     abort_socket(c.sock)
     atomic_server.wait_for_event("transfer", path="/big.bin")
     assert (home / "big.bin").read_bytes() == b"old content"
+
+
+def test_atomic_upload_ended_after_control_loss_is_not_published(atomic_server):
+    home = atomic_server.home("alice")
+    c, data = start_upload(atomic_server, "/big.bin")
+    data.sendall(os.urandom(MIB))
+    assert wait_until(lambda: any(p.stat().st_size > 0 for p in new_files(home, set())), 10)
+    abort_socket(c.sock)
+    data.close()  # a clean end of file, but nobody is there to be told 226
+    event = atomic_server.wait_for_event("transfer", path="/big.bin")[0]
+    assert event["result"] in ("failed", "aborted"), event
+    assert not (home / "big.bin").exists()
+    assert wait_until(lambda: new_files(home, set()) == [], 5)
+
+
+def test_atomic_temporary_is_hidden_and_resume_works(atomic_server):
+    home = atomic_server.home("alice")
+    payload = os.urandom(2 * MIB)
+    c, data = start_upload(atomic_server, "/big.bin")
+    try:
+        data.sendall(payload[:MIB])
+        assert wait_until(lambda: any(p.stat().st_size > 0 for p in new_files(home, set())), 10)
+        temps = new_files(home, set())
+        assert len(temps) == 1 and temps[0].name.startswith("."), temps
+        data.sendall(payload[MIB:MIB + 1000])
+        data.close()
+        assert c.reply().code == 226
+    finally:
+        c.close()
+    ftp = ftp_login(atomic_server)
+    try:
+        assert ftp.size("/big.bin") == MIB + 1000
+        ftp.storbinary("STOR /big.bin", io.BytesIO(payload[MIB + 1000:]), rest=MIB + 1000)
+    finally:
+        ftp.quit()
+    assert sha256_file(home / "big.bin") == sha256_bytes(payload)
