@@ -55,6 +55,10 @@ ParsedAddress parse_eprt(std::string_view argument) {
   if (!parse_number(fields[0], 65535, family)) return {};
   if (family != 1 && family != 2) return {std::nullopt, AddressError::unsupported_family};
   if (!parse_number(fields[2], 65535, port) || port == 0) return {};
+  // SECURITY: only address characters reach the parser. The C-string conversion would cut the
+  // text at a NUL, and asio drops a "%zone" suffix that names no interface, so either would
+  // accept a different address than the one written.
+  if (fields[1].find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) return {};
   error_code ec;
   if (family == 1) {
     const auto address = asio::ip::make_address_v4(std::string(fields[1]), ec);
