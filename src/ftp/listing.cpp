@@ -185,15 +185,16 @@ std::optional<vfs::TimePoint> parse_timeval(std::string_view text) {
     for (std::size_t i = pos; i < pos + len; ++i) v = v * 10 + (whole[i] - '0');
     return v;
   };
-  std::tm tm{};
-  tm.tm_year = num(0, 4) - 1900;
-  tm.tm_mon = num(4, 2) - 1;
-  tm.tm_mday = num(6, 2);
-  tm.tm_hour = num(8, 2);
-  tm.tm_min = num(10, 2);
-  tm.tm_sec = num(12, 2);
-  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-      tm.tm_min > 59 || tm.tm_sec > 60) {
+  // std::chrono's calendar rejects impossible days (30 February) that timegm() would roll
+  // over into the next month, and has no -1 sentinel for the second before the epoch.
+  const std::chrono::year_month_day date{std::chrono::year(num(0, 4)),
+                                         std::chrono::month(static_cast<unsigned>(num(4, 2))),
+                                         std::chrono::day(static_cast<unsigned>(num(6, 2)))};
+  const int hour = num(8, 2), minute = num(10, 2), second = num(12, 2);
+  // vfs::TimePoint counts nanoseconds in 64 bits (1677-09-21 to 2262-04-11): refuse years that
+  // would overflow it.
+  if (!date.ok() || date.year() < std::chrono::year(1678) || date.year() > std::chrono::year(2261) ||
+      hour > 23 || minute > 59 || second > 60) {
     return std::nullopt;
   }
   std::int64_t nanos = 0;
@@ -207,9 +208,8 @@ std::optional<vfs::TimePoint> parse_timeval(std::string_view text) {
       scale /= 10;
     }
   }
-  const std::time_t t = timegm(&tm);
-  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
-  return vfs::TimePoint(std::chrono::seconds(t)) + std::chrono::nanoseconds(nanos);
+  return vfs::TimePoint(std::chrono::sys_days(date)) + std::chrono::hours(hour) +
+         std::chrono::minutes(minute) + std::chrono::seconds(second) + std::chrono::nanoseconds(nanos);
 }
 
 }  // namespace filegate::ftp
