@@ -32,7 +32,8 @@ Reply reply_for(const error_code& ec) {
       {Errc::invalid_argument, 501, "Invalid argument."},
   };
   for (const auto& row : table) {
-    if (ec == make_error_code(row.errc)) return {row.code, row.text};
+    // vfs::is also matches errno codes (generic/system category) by their VFS meaning.
+    if (vfs::is(ec, row.errc)) return {row.code, row.text};
   }
   return {451, "Local error in processing."};
 }
