@@ -109,9 +109,14 @@ def test_hostile_names_cannot_forge_log_lines(server):
         c.login()
         c.cmd(b"MKD /" + evil.encode("latin-1"))  # invalid UTF-8 included
         c.cmd("MKD /" + evil)
-        transfer(c, "STOR /" + evil + ".txt", upload=b"x")
-        c.cmd(b"USER \xff\xfe" + b'"x\\')
-    time.sleep(0.5)
+        _, _, final = transfer(c, "STOR /" + evil + ".txt", upload=b"x")
+        assert final.code == 226
+    with Control.to(server) as c:
+        c.cmd(b"USER \xc0\xaf" + evil.encode())  # invalid UTF-8 (0xFF would be telnet IAC)
+        assert c.cmd("PASS x").code == 530
+    # The hostile names come back out of the JSON exactly (invalid UTF-8 as U+FFFD).
+    server.wait_for_event("transfer", path="/" + evil + ".txt")
+    server.wait_for_event("login", user="\ufffd\ufffd" + evil, result="failed")
     bad = []
     for line in server.lines():
         try:
@@ -272,6 +277,36 @@ def test_idle_control_during_a_long_transfer_is_not_cut(server_factory):
         r = c.reply()
         assert r.code == 226, f"a transfer longer than the idle timeout was cut: {r.text}"
         assert sha256_bytes(bytes(got)) == sha256_bytes(payload)
+
+
+def test_login_timeout_ends_sessions_that_never_log_in(server_factory):
+    srv = server_factory.start(limits={"login_timeout": 2, "control_idle_timeout": 60})
+    with Control.to(srv) as c:
+        start = time.monotonic()
+        codes = []
+        while time.monotonic() - start < 10:
+            try:
+                codes.append(c.cmd("NOOP").code)  # activity does not extend the login grace
+            except ConnectionClosed:
+                break
+            if codes[-1] == 421:
+                break
+            time.sleep(0.3)
+        assert codes and codes[-1] == 421 or c.closed_by_server(1), codes
+        assert 1.5 <= time.monotonic() - start < 10
+    with Control.to(srv) as c:  # logging in in time is fine, and then the grace is over
+        c.login()
+        time.sleep(3)
+        assert c.cmd("NOOP").code == 200
+
+
+def test_configured_max_command_line(server_factory):
+    srv = server_factory.start(limits={"max_command_line": 512})
+    with Control.to(srv) as c:
+        c.login()
+        assert c.cmd("CWD /" + "/".join(["a" * 120] * 4)).code == 550  # 490 bytes: accepted
+        assert c.cmd("CWD /" + "/".join(["a" * 120] * 5)).code == 500  # 611 bytes: too long
+        assert c.cmd("NOOP").code == 200
 
 
 def test_stalled_upload_is_aborted(server_factory):

@@ -383,6 +383,43 @@ def test_login_succeeds_after_fewer_failures(server):
 
 # ---------------------------------------------------------------------------- data channel
 
+def test_disabled_account_and_protocol_restriction(server_factory, password_hashes):
+    home = server_factory.base_dir / "shared-home"
+    home.mkdir()
+    users = [
+        {"name": "alice", "password_hash": password_hashes["alice"], "home": str(home),
+         "disabled": True},
+        {"name": "bob", "password_hash": password_hashes["bob"], "home": str(home),
+         "protocols": ["sftp"]},
+    ]
+    srv = server_factory.start(users=users)
+    for user in ("alice", "bob"):
+        with Control.to(srv) as c:
+            assert c.cmd(f"USER {user}").code == 331
+            assert c.cmd(f"PASS {PASSWORDS[user]}").code == 530, user
+            assert c.cmd("PWD").code == 530
+    reasons = {e["user"]: e.get("reason", "") for e in srv.events("login", result="failed")}
+    assert set(reasons) == {"alice", "bob"}
+
+
+def test_banner_is_configurable(server_factory):
+    srv = server_factory.start(ftp={"banner": "Welcome to the test gate"})
+    with Control.to(srv) as c:
+        assert c.greeting.text == "220 Welcome to the test gate"
+
+
+def test_active_mode_can_be_switched_off(server_factory):
+    srv = server_factory.start(ftp={"active_mode": False})
+    with Control.to(srv) as c, socket.socket() as listener:
+        c.login()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        assert 500 <= c.cmd(f"PORT 127,0,0,1,{port >> 8},{port & 255}").code < 600
+        assert 500 <= c.cmd(f"EPRT |1|127.0.0.1|{port}|").code < 600
+        parse_epsv(c.cmd("EPSV"))  # passive still works
+
+
 @pytest.fixture
 def foreign_listener():
     """A listener on 127.0.0.2, the 'third host' of a bounce/FXP attack."""
