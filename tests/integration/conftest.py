@@ -373,7 +373,7 @@ class ServerFactory:
                     "home": str(alice_home),
                     "permissions": "elradfmwMT",
                     "directories": [
-                        {"path": "/inbox", "permissions": "elw", "recursive": True},
+                        {"path": "/inbox", "permissions": "ew", "recursive": True},
                         {"path": "/outbox", "permissions": "elr"},
                     ],
                 },

@@ -220,6 +220,7 @@ def test_directory_swapped_for_a_symlink_between_commands(server, ctl):
 # ---------------------------------------------------------------------------- per-directory rules
 
 def test_inbox_is_upload_only(server, ctl):
+    """/inbox has "ew": enter and upload, but neither list nor download."""
     inbox = server.home("alice") / "inbox"
     (inbox / "sub").mkdir(exist_ok=True)
     assert ctl.cmd("CWD /inbox").code == 250
