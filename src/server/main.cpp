@@ -4,6 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -110,6 +111,9 @@ int command_run(int argc, char** argv) {
   }
   core::log::set_level(config.log_level);
   raise_descriptor_limit();
+  // A client that vanishes mid-download must cost only its own transfer: sendfile() and
+  // write() on its socket then fail with EPIPE instead of killing the process.
+  std::signal(SIGPIPE, SIG_IGN);
 
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const unsigned network_threads = config.network_threads ? config.network_threads : cores;
