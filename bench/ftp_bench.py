@@ -49,9 +49,11 @@ MB = 1_000_000
 GIB = 1 << 30
 KIB = 1024
 
+
 # Passive port ranges lie below the kernel's ephemeral range (32768-60999 on Debian) so a
-# client's outgoing port never collides with a passive listener.
-PASV_RANGES = {"filegate": (20000, 20999), "vsftpd": (21000, 21999), "pure-ftpd": (22000, 22999)}
+# client's outgoing port never collides with a passive listener. They are wide because
+# pure-ftpd caps its client count at half its passive range, and TIME_WAIT needs slack.
+PASV_RANGES = {"filegate": (12000, 17999), "vsftpd": (18000, 23999), "pure-ftpd": (24000, 29999)}
 
 
 def log(msg: str) -> None:
@@ -131,6 +133,7 @@ class Control:
     def __init__(self, port: int, timeout: float = 30.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
+        self.last = ""
 
     def reply(self) -> int:
         while True:
@@ -140,6 +143,7 @@ class Control:
                     raise ConnectionError("server closed the control connection")
                 self.buf += data
             line, _, self.buf = self.buf.partition(b"\n")
+            self.last = line.decode(errors="replace").strip()
             if len(line) >= 4 and line[:3].isdigit() and line[3:4] == b" ":
                 return int(line[:3])
 
@@ -149,12 +153,12 @@ class Control:
 
     def login(self) -> None:
         if self.reply() != 220:
-            raise RuntimeError("no 220 greeting")
+            raise RuntimeError(f"no 220 greeting: {self.last!r}")
         code = self.command(f"USER {USER}")
         if code == 331:
             code = self.command(f"PASS {PASSWORD}")
         if code != 230:
-            raise RuntimeError(f"login failed: {code}")
+            raise RuntimeError(f"login failed: {self.last!r}")
 
     def close(self) -> None:
         self.sock.close()
@@ -174,8 +178,12 @@ class Server:
     version: str = ""
     extra: dict = field(default_factory=dict)
 
+    server_pid: int = 0  # the server's main process, a child of the reaper (self.pid)
+    base_procs: int = 0  # processes in the tree while the server is idle
+
     @property
     def pid(self) -> int:
+        """The reaper wrapper's pid: the root of the tree whose CPU time is measured."""
         assert self.proc is not None
         return self.proc.pid
 
@@ -190,7 +198,10 @@ def free_port() -> int:
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+    done = subprocess.run(cmd, text=True, capture_output=True, **kw)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} exited with {done.returncode}: {done.stderr.strip()}")
+    return done
 
 
 def ensure_peers() -> None:
@@ -305,6 +316,32 @@ ftpd_banner=vsftpd bench
         s.extra["pdb"] = pdb
 
 
+# Each server runs under this wrapper. It is a child subreaper: a session process whose own
+# parent exits without reaping it (vsftpd's session processes do this) is re-parented to the
+# wrapper, not to init, and reaped here, so its CPU time lands in the wrapper's
+# cutime/cstime and stays in the measured tree. (Making the listener itself the subreaper
+# does not work: vsftpd's listener aborts when it reaps a pid it did not fork.)
+REAPER = r"""
+import ctypes, os, signal, sys
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
+server = os.fork()
+if server == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+def forward(sig, _frame):
+    try:
+        os.kill(server, sig)
+    except ProcessLookupError:
+        pass
+signal.signal(signal.SIGTERM, forward)
+signal.signal(signal.SIGINT, forward)
+while True:
+    pid, status = os.wait()
+    if pid == server:
+        sys.exit(min(abs(os.waitstatus_to_exitcode(status)), 255))
+"""
+
+
 def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
     s.log_path = WORK / f"{s.name}.log"
     out = open(s.log_path, "w+")
@@ -327,8 +364,8 @@ def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
         env = peer_env()
     # Own session: a terminal ^C reaches only this script, which then tears down in order.
     # stdin is the log too: vsftpd writes its "500 OOPS" start-up errors to fd 0.
-    s.proc = subprocess.Popen(cmd, stdin=out, stdout=out, stderr=out, env=env,
-                              start_new_session=True)
+    s.proc = subprocess.Popen([sys.executable, "-c", REAPER, *cmd], stdin=out, stdout=out,
+                              stderr=out, env=env, start_new_session=True)
     deadline = time.monotonic() + 15
     while True:
         if s.proc.poll() is not None:
@@ -345,8 +382,10 @@ def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
                 raise RuntimeError(f"{s.name} not ready on port {s.port}: {e}; "
                                    f"log: {s.log_path.read_text()[-2000:]}")
             time.sleep(0.1)
-    wait_tree_settles(s.pid, 1)
-    log(f"{s.name} pid {s.pid} ready on 127.0.0.1:{s.port}")
+    wait_tree_settles(s.pid, 2)
+    s.base_procs = len(process_tree(s.pid))
+    s.server_pid = process_tree(s.pid)[1]
+    log(f"{s.name} pid {s.server_pid} ready on 127.0.0.1:{s.port}")
 
 
 def stop_server(s: Server) -> None:
@@ -457,6 +496,7 @@ def sessions_per_second(s: Server, clients: int, seconds: float) -> float:
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     start = time.time() + 0.3
+    cpu0 = tree_cpu_seconds(s.pid)
     procs = [ctx.Process(target=_session_worker, args=(s.port, start, start + seconds, queue))
              for _ in range(clients)]
     for p in procs:
@@ -469,14 +509,16 @@ def sessions_per_second(s: Server, clients: int, seconds: float) -> float:
     elapsed = max(r[2] for r in results) - start
     if errors:
         log(f"{s.name}: {errors} failed sessions during the sessions/s run")
-    wait_tree_settles(s.pid, 1, timeout=30)
+    wait_tree_settles(s.pid, s.base_procs, timeout=30)
+    cpu = tree_cpu_seconds(s.pid) - cpu0
+    log(f"{s.name}: {done} sessions in {elapsed:.2f} s, server CPU {cpu * 1000 / max(done, 1):.2f} ms/session")
     return done / elapsed
 
 
 def idle_session_kib(s: Server, count: int) -> float:
-    wait_tree_settles(s.pid, 1)
+    wait_tree_settles(s.pid, s.base_procs)
     time.sleep(0.5)
-    base = tree_pss_kib(s.pid)
+    base = tree_pss_kib(s.server_pid)  # the server's tree, without the reaper
     sessions = []
     try:
         for _ in range(count):
@@ -488,8 +530,8 @@ def idle_session_kib(s: Server, count: int) -> float:
         for c in sessions:
             if c.command("NOOP") != 200:
                 raise RuntimeError(f"{s.name}: NOOP refused")
-        loaded = tree_pss_kib(s.pid)
-        procs = len(process_tree(s.pid))
+        loaded = tree_pss_kib(s.server_pid)
+        procs = len(process_tree(s.server_pid))
     finally:
         for c in sessions:
             try:
@@ -624,7 +666,7 @@ def git_describe() -> str:
         dirty = run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no",
                      "--", "src"]).stdout.strip()
         return rev + (" + uncommitted changes in src/" if dirty else "")
-    except (subprocess.CalledProcessError, FileNotFoundError):
+    except (RuntimeError, FileNotFoundError):
         return "?"
 
 
@@ -636,9 +678,12 @@ def main() -> int:
                     help="comma-separated subset of: " + ", ".join(ALL_SERVERS))
     ap.add_argument("--filegate", type=Path, default=REPO / "build/release/src/filegate",
                     help="filegate binary (default: build/release/src/filegate)")
-    ap.add_argument("--reps", type=int, help="repetitions per figure (median); default 3, quick 1")
+    ap.add_argument("--reps", type=int, help="repetitions per figure (median); default 5 for throughput, 3 otherwise, quick 1")
     ap.add_argument("--only", default="throughput,small,sessions,memory",
                     help="comma-separated subset of: throughput, small, sessions, memory")
+    ap.add_argument("--hold", action="store_true",
+                    help="set up and start the servers, print how to reach them, wait for ^C, "
+                         "tear down (for strace/perf investigations); measures nothing")
     ap.add_argument("--json", type=Path, default=WORK / "results.json", help="also write results here")
     args = ap.parse_args()
 
@@ -661,6 +706,8 @@ def main() -> int:
     session_clients = 8
     n_idle = 100 if args.quick else 1000
     reps = args.reps or (1 if args.quick else 3)
+    # A 1 GiB transfer takes about a second and is the noisiest figure: more repetitions.
+    throughput_reps = args.reps or (1 if args.quick else 5)
     max_conn = 5000
 
     # Enough descriptors for the idle sessions; the servers inherit the limit.
@@ -714,6 +761,16 @@ def main() -> int:
         for s in servers.values():
             start_server(s, args.filegate, max_conn)
 
+        if args.hold:
+            for s in servers.values():
+                print(f"{s.name}: pid {s.server_pid}  {s.url('')}  home {s.home}", flush=True)
+            print(f"source file: {src if src.exists() else '-'}; ^C (or SIGTERM) tears down", flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return 0
+
         def record(name: str, key: str, value: float) -> None:
             raw[name].setdefault(key, []).append(value)
             results[name][key] = statistics.median(raw[name][key])
@@ -722,23 +779,28 @@ def main() -> int:
         if "memory" in only:
             for s in servers.values():
                 record(s.name, "idle_kib", idle_session_kib(s, n_idle))
-        for rep in range(reps):
-            log(f"repetition {rep + 1}/{reps}")
-            for s in servers.values():
-                if "throughput" in only:
-                    mbs, cpu = curl_transfer(s, "RETR", src, big)
-                    record(s.name, "retr_mbs", mbs)
-                    record(s.name, "retr_cpu", cpu)
-                    mbs, cpu = curl_transfer(s, "STOR", src, big)
-                    record(s.name, "stor_mbs", mbs)
-                    record(s.name, "stor_cpu", cpu)
-                if "small" in only:
+        # Figure by figure, servers interleaved within each repetition, so a burst of load
+        # from elsewhere on the machine hits all servers rather than one.
+        if "throughput" in only:
+            for rep in range(throughput_reps):
+                for s in servers.values():
+                    for direction in ("RETR", "STOR"):
+                        mbs, cpu = curl_transfer(s, direction, src, big)
+                        record(s.name, direction.lower() + "_mbs", mbs)
+                        record(s.name, direction.lower() + "_cpu", cpu)
+                        log(f"{s.name} {direction} {rep + 1}/{throughput_reps}: {mbs:.0f} MB/s, "
+                            f"{cpu:.3f} CPU s/GiB")
+        if "small" in only:
+            for rep in range(reps):
+                for s in servers.values():
                     up, down = small_files(s, n_small, small_size)
                     record(s.name, "small_up", up)
                     record(s.name, "small_down", down)
-                if "sessions" in only:
+                    log(f"{s.name} small files {rep + 1}/{reps}: up {up:.2f} s, down {down:.2f} s")
+        if "sessions" in only:
+            for rep in range(reps):
+                for s in servers.values():
                     record(s.name, "sessions", sessions_per_second(s, session_clients, session_seconds))
-                log(f"{s.name}: " + ", ".join(f"{k}={v[-1]:.3g}" for k, v in raw[s.name].items()))
     finally:
         for s in servers.values():
             stop_server(s)
@@ -747,7 +809,7 @@ def main() -> int:
 
     title = (f"filegate {git_describe()} vs vsftpd {deb_version('vsftpd')}, "
              f"pure-ftpd {deb_version('pure-ftpd')}; "
-             f"{'quick' if args.quick else 'full'} mode, median of {reps}; "
+             f"{'quick' if args.quick else 'full'} mode, median of {throughput_reps} (throughput) / {reps}; "
              f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
              f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
              f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start")
