@@ -957,6 +957,19 @@ awaitable<void> Session::cmd_eprt(const std::string& arg) {
 
 // --- Transfers ---------------------------------------------------------------------------
 
+// Marks a data transfer as running (so the reader acts on ABOR/STAT/QUIT at once) for its
+// lifetime, and wakes an ABOR that waits for it to finish.
+Session::TransferScope::TransferScope(Session& session) : session_(session) {
+  session_.transfer_active_ = true;
+  session_.transfer_.requested.store(false);
+  session_.transfer_.progress.store(0);
+}
+
+Session::TransferScope::~TransferScope() {
+  session_.transfer_active_ = false;
+  session_.transfer_done_.notify();
+}
+
 awaitable<bool> Session::control_alive() {
   // Let events that already arrived (a closed control connection) run first.
   co_await asio::post(executor_, use_awaitable);
@@ -969,16 +982,7 @@ awaitable<bool> Session::control_alive() {
 awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOpener& open,
                                       std::uint64_t offset, const std::optional<vfs::Path>& staged) {
   const bool upload = kind != TransferKind::download;
-  transfer_active_ = true;
-  transfer_.requested.store(false);
-  transfer_.progress.store(0);
-  struct Done {
-    Session& s;
-    ~Done() {
-      s.transfer_active_ = false;
-      s.transfer_done_.notify();
-    }
-  } done{*this};
+  TransferScope scope(*this);
 
   std::unique_ptr<vfs::File> file;
   if (!data_.configured()) {
@@ -1194,16 +1198,7 @@ Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool
 }
 
 awaitable<void> Session::send_listing(std::string text, std::string_view what) {
-  transfer_active_ = true;
-  transfer_.requested.store(false);
-  transfer_.progress.store(0);
-  struct Done {
-    Session& s;
-    ~Done() {
-      s.transfer_active_ = false;
-      s.transfer_done_.notify();
-    }
-  } done{*this};
+  TransferScope scope(*this);
   auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
   if (!stream) {
     co_await reply(transfer_.requested.load() ? 426 : 425, "Cannot open data connection.");

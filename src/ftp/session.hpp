@@ -90,6 +90,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   enum class TransferKind { download, upload, append, unique_upload };
 
+  class TransferScope {
+   public:
+    explicit TransferScope(Session& session);
+    ~TransferScope();
+    TransferScope(const TransferScope&) = delete;
+    TransferScope& operator=(const TransferScope&) = delete;
+
+   private:
+    Session& session_;
+  };
+
   awaitable<void> run();
   awaitable<void> reader_loop();
   awaitable<void> watchdog();
