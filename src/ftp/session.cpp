@@ -704,6 +704,10 @@ awaitable<void> Session::cmd_dele(const std::string& arg) {
 awaitable<void> Session::cmd_rnfr(const std::string& arg) {
   auto path = co_await resolve(arg);
   if (!path) co_return;
+  if (path->is_root()) {
+    co_await reply(550, "Cannot rename the root directory.");
+    co_return;
+  }
   auto result = co_await offload([&]() -> Result<void> {
     if (auto allowed = fs_->check(Permission::rename, *path); !allowed) return allowed.error();
     auto attributes = fs_->lstat(*path);
