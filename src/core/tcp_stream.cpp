@@ -7,6 +7,9 @@ namespace filegate::core {
 TcpStream::TcpStream(tcp::socket socket) : socket_(std::move(socket)) {
   error_code ec;
   socket_.non_blocking(true, ec);
+  // Replies are small and come in pairs (150 then 226): without TCP_NODELAY the second waits
+  // for the client's delayed ACK of the first, about 40 ms per transfer.
+  socket_.set_option(tcp::no_delay(true), ec);
   local_ = socket_.local_endpoint(ec);
   remote_ = socket_.remote_endpoint(ec);
 }
