@@ -161,9 +161,7 @@ Session::Session(SessionContext& context, const ListenerSettings& listener,
       last_activity_(started_),
       reader_(context.limits.max_command_line),
       command_ready_(executor_),
-      queue_space_(executor_),
-      transfer_done_(executor_),
-      reader_resume_(executor_),
+      reader_wake_(executor_),
       watchdog_timer_(executor_) {}
 
 Session::~Session() {
@@ -195,8 +193,7 @@ void Session::close() {
   control_->close();
   watchdog_timer_.cancel();
   command_ready_.notify();
-  queue_space_.notify();
-  reader_resume_.notify();
+  reader_wake_.notify();
 }
 
 awaitable<void> Session::run() {
@@ -230,12 +227,7 @@ awaitable<void> Session::reader_loop() {
       continue;
     }
     if (reader_paused_ || queue_.size() >= max_queued_commands) {
-      // (Not a conditional expression inside co_await: g++ 12 destroys that frame twice.)
-      if (reader_paused_) {
-        co_await reader_resume_.wait();
-      } else {
-        co_await queue_space_.wait();
-      }
+      co_await reader_wake_.wait();
       continue;
     }
     error_code ec;
@@ -285,7 +277,7 @@ awaitable<void> Session::handle_urgent(const std::string& verb) {
   }
   transfer_.abort();
   data_.reset();
-  while (transfer_active_ && !closed_) co_await transfer_done_.wait();
+  while (transfer_active_ && !closed_) co_await reader_wake_.wait();
   if (verb == "ABOR") {
     co_await reply(226, "Abort successful.");
   } else {
@@ -323,8 +315,8 @@ awaitable<void> Session::command_loop() {
     while (queue_.empty() && !closed_) co_await command_ready_.wait();
     if (closed_) break;
     auto line = std::move(queue_.front());
-    queue_.pop_front();
-    queue_space_.notify();
+    queue_.erase(queue_.begin());
+    reader_wake_.notify();
     co_await execute(std::move(line));
     last_activity_ = Clock::now();
   }
@@ -376,7 +368,7 @@ awaitable<void> Session::execute(QueuedLine line) {
   co_await (this->*(spec->handler))(command.argument);
   if (command.verb == "AUTH") {
     reader_paused_ = false;
-    reader_resume_.notify();
+    reader_wake_.notify();
   }
 }
 
@@ -971,7 +963,7 @@ Session::TransferScope::TransferScope(Session& session) : session_(session) {
 
 Session::TransferScope::~TransferScope() {
   session_.transfer_active_ = false;
-  session_.transfer_done_.notify();
+  session_.reader_wake_.notify();
 }
 
 awaitable<bool> Session::control_alive() {

@@ -10,13 +10,13 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "auth/authorized_fs.hpp"
 #include "auth/realm.hpp"
@@ -202,11 +202,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Control input and output.
   core::LineReader reader_;
   std::string input_;          // bytes read but not yet framed into a line
-  std::deque<QueuedLine> queue_;
-  Event command_ready_;
-  Event queue_space_;
-  Event transfer_done_;
-  Event reader_resume_;
+  // At most max_queued_commands lines; a vector allocates nothing while idle (a deque would).
+  std::vector<QueuedLine> queue_;
+  Event command_ready_;  // the command loop's: a line was queued, or the session closed
+  // The reader's, for everything it waits on (room in the queue, the end of AUTH, the end of
+  // a transfer it is aborting); it re-checks its condition after each wake-up.
+  Event reader_wake_;
   asio::steady_timer watchdog_timer_;
   std::string output_;
   bool writing_ = false;

@@ -57,13 +57,14 @@ constexpr int max_resolve_attempts = 64;
 std::string proc_fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 Result<std::string> read_proc_fd_link(int fd) {
-  std::string buffer(PATH_MAX + 1, '\0');
+  char buffer[PATH_MAX + 1];
   const auto path = proc_fd_path(fd);
-  const ssize_t n = ::readlink(path.c_str(), buffer.data(), buffer.size());
+  const ssize_t n = ::readlink(path.c_str(), buffer, sizeof buffer);
   if (n < 0) return last_error();
-  if (static_cast<std::size_t>(n) >= buffer.size()) return Errc::name_too_long;
-  buffer.resize(static_cast<std::size_t>(n));
-  return buffer;
+  if (static_cast<std::size_t>(n) >= sizeof buffer) return Errc::name_too_long;
+  // Exactly sized: the root's host path lives as long as the session (a PATH_MAX string
+  // would cost 4 KiB per logged-in user).
+  return std::string(buffer, static_cast<std::size_t>(n));
 }
 
 TimePoint to_time_point(const struct timespec& ts) {
