@@ -725,6 +725,7 @@ def main() -> int:
     SHM.mkdir(mode=0o755)
     os.chmod(SHM, 0o755)
 
+    revision = git_describe()  # now, not at the end: others may edit the tree meanwhile
     password_hash = run([str(args.filegate), "passwd", "--method", "sha512crypt"],
                         input=PASSWORD + "\n").stdout.strip()
     assert password_hash.startswith("$6$"), password_hash
@@ -807,12 +808,12 @@ def main() -> int:
         teardown_user(user)
         shutil.rmtree(SHM, ignore_errors=True)
 
-    title = (f"filegate {git_describe()} vs vsftpd {deb_version('vsftpd')}, "
+    title = (f"filegate {revision} (tree at start; binary {args.filegate}) vs vsftpd {deb_version('vsftpd')}, "
              f"pure-ftpd {deb_version('pure-ftpd')}; "
              f"{'quick' if args.quick else 'full'} mode, median of {throughput_reps} (throughput) / {reps}; "
              f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
              f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
-             f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start")
+             f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     print_table(results, title)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"title": title, "median": results, "runs": raw}, indent=2))
