@@ -645,11 +645,7 @@ awaitable<void> Session::cmd_pwd(const std::string&) {
 awaitable<void> Session::cmd_cwd(const std::string& arg) {
   auto path = co_await resolve(arg);
   if (!path) co_return;
-  auto result = co_await offload([&] { return fs_->change_directory(*path); });
-  if (!result) {
-    co_await reply(reply_for(result.error()));
-    co_return;
-  }
+  if (!co_await fs_call([&] { return fs_->change_directory(*path); })) co_return;
   cwd_ = *path;
   co_await reply(250, "Directory successfully changed.");
 }
@@ -659,11 +655,7 @@ awaitable<void> Session::cmd_cdup(const std::string&) { co_await cmd_cwd(".."); 
 awaitable<void> Session::cmd_mkd(const std::string& arg) {
   auto path = co_await resolve(arg);
   if (!path) co_return;
-  auto result = co_await offload([&] { return fs_->make_directory(*path, 0755); });
-  if (!result) {
-    co_await reply(reply_for(result.error()));
-    co_return;
-  }
+  if (!co_await fs_call([&] { return fs_->make_directory(*path, 0755); })) co_return;
   co_await reply(257, quote_path(path->str()) + " created.");
 }
 
@@ -674,22 +666,14 @@ awaitable<void> Session::cmd_rmd(const std::string& arg) {
     co_await reply(550, "Cannot remove the current directory or one of its parents.");
     co_return;
   }
-  auto result = co_await offload([&] { return fs_->remove_directory(*path); });
-  if (!result) {
-    co_await reply(reply_for(result.error()));
-    co_return;
-  }
+  if (!co_await fs_call([&] { return fs_->remove_directory(*path); })) co_return;
   co_await reply(250, "Directory removed.");
 }
 
 awaitable<void> Session::cmd_dele(const std::string& arg) {
   auto path = co_await resolve(arg);
   if (!path) co_return;
-  auto result = co_await offload([&] { return fs_->remove_file(*path); });
-  if (!result) {
-    co_await reply(reply_for(result.error()));
-    co_return;
-  }
+  if (!co_await fs_call([&] { return fs_->remove_file(*path); })) co_return;
   co_await reply(250, "File removed.");
 }
 
@@ -723,11 +707,7 @@ awaitable<void> Session::cmd_rnto(const std::string& arg) {
   rename_from_.reset();
   auto path = co_await resolve(arg);
   if (!path) co_return;
-  auto result = co_await offload([&] { return fs_->rename(from, *path, vfs::RenameMode::replace); });
-  if (!result) {
-    co_await reply(reply_for(result.error()));
-    co_return;
-  }
+  if (!co_await fs_call([&] { return fs_->rename(from, *path, vfs::RenameMode::replace); })) co_return;
   co_await reply(250, "Rename successful.");
 }
 
@@ -772,11 +752,7 @@ awaitable<void> Session::cmd_mfmt(const std::string& arg) {
   if (!path) co_return;
   vfs::AttributeChange change;
   change.modify_time = *when;
-  auto result = co_await offload([&] { return fs_->set_attributes(*path, change, true); });
-  if (!result) {
-    co_await reply(reply_for(result.error()));
-    co_return;
-  }
+  if (!co_await fs_call([&] { return fs_->set_attributes(*path, change, true); })) co_return;
   co_await reply(213, "Modify=" + format_timeval(*when) + "; " + path->str());
 }
 
@@ -806,11 +782,7 @@ awaitable<void> Session::cmd_site(const std::string& arg) {
   if (!path) co_return;
   vfs::AttributeChange change;
   change.permissions = mode;
-  auto result = co_await offload([&] { return fs_->set_attributes(*path, change, true); });
-  if (!result) {
-    co_await reply(reply_for(result.error()));
-    co_return;
-  }
+  if (!co_await fs_call([&] { return fs_->set_attributes(*path, change, true); })) co_return;
   co_await reply(200, "SITE CHMOD command ok.");
 }
 

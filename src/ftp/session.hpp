@@ -27,6 +27,7 @@
 #include "core/line_reader.hpp"
 #include "core/listener.hpp"
 #include "ftp/data_channel.hpp"
+#include "ftp/error_map.hpp"
 #include "ftp/listing.hpp"
 #include "ftp/reply.hpp"
 #include "ftp/settings.hpp"
@@ -119,6 +120,18 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class Function>
   auto offload(Function function) {
     return core::offload(context_.workers, std::move(function));
+  }
+
+  // Runs a filesystem operation (a [&] lambda returning Result<void>) on the worker pool;
+  // on failure replies with the mapped error and returns false.
+  template <class Operation>
+  awaitable<bool> fs_call(Operation operation) {
+    auto result = co_await offload(operation);
+    if (!result) {
+      co_await reply(reply_for(result.error()));
+      co_return false;
+    }
+    co_return true;
   }
 
   // Resolves a client path against the cwd; replies and returns nullopt when it is invalid.
