@@ -697,7 +697,7 @@ def main() -> int:
     if "filegate" in servers_wanted and not args.filegate.exists():
         ap.error(f"{args.filegate} missing; build it with:\n  cd {REPO} && flock /tmp/filegate-build.lock "
                  "cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFILEGATE_TESTS=OFF && "
-                 "flock /tmp/filegate-build.lock cmake --build build/release --target filegate -j2")
+                 "cmake --build build/release --target filegate")
 
     big = (64 << 20) if args.quick else GIB
     n_small = 100 if args.quick else 1000

@@ -44,8 +44,9 @@ Result<Path> Path::resolve(const Path& cwd, std::string_view input) {
   }
   if (auto r = push_components(parts, input); !r) return r.error();
 
+  if (parts.empty()) return Path();  // the root
   std::string text;
-  std::size_t length = parts.empty() ? 1 : 0;
+  std::size_t length = 0;
   for (const auto part : parts) length += part.size() + 1;
   if (length > max_path_length) return Errc::name_too_long;
   text.reserve(length);
@@ -53,7 +54,6 @@ Result<Path> Path::resolve(const Path& cwd, std::string_view input) {
     text.push_back('/');
     text.append(part);
   }
-  if (text.empty()) text = "/";
   return Path(std::move(text));
 }
 
