@@ -695,7 +695,7 @@ def main() -> int:
     if os.geteuid() != 0:
         ap.error("run as root: vsftpd logs in through PAM against a system user this script adds")
     if "filegate" in servers_wanted and not args.filegate.exists():
-        ap.error(f"{args.filegate} missing; build it with:\n  cd {REPO} && flock /tmp/filegate-build.lock "
+        ap.error(f"{args.filegate} missing; build it with:\n  cd {REPO} && "
                  "cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFILEGATE_TESTS=OFF && "
                  "cmake --build build/release --target filegate")
 
