@@ -1,5 +1,6 @@
 #include "ftp/data_channel.hpp"
 
+#include <poll.h>
 #include <sys/sendfile.h>
 
 #include <random>
@@ -27,6 +28,25 @@ struct PumpStep {
   Readiness direction;
   error_code error;
 };
+
+// A pump whose stream would block after moving at least this much in one go is feeding a fast
+// peer: it waits a moment on the worker rather than handing the transfer back to the event loop
+// (each hand-off costs two thread wake-ups). Slow peers go back to the event loop at once, so
+// they never hold a worker.
+constexpr std::uint64_t fast_stream_bytes = 256 * 1024;
+constexpr int fast_stream_wait_ms = 2;
+
+bool wait_briefly(core::ByteStream& stream, Readiness direction) {
+  pollfd fd{stream.native_handle(), static_cast<short>(direction == Readiness::read ? POLLIN : POLLOUT), 0};
+  return ::poll(&fd, 1, fast_stream_wait_ms) > 0;
+}
+
+// Ends a pump that moved everything: closes the file on the worker (a deferred write error
+// surfaces here) so the session needs no further round trip.
+PumpStep finish(vfs::File& file, Readiness direction) {
+  if (auto closed = file.close(); !closed) return {Step::disk_error, direction, closed.error()};
+  return {Step::done};
+}
 
 std::span<const std::byte> as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
@@ -61,8 +81,11 @@ struct Sender {
           control.progress.store(bytes);
           continue;
         }
-        if (n == 0) return {Step::done};
-        if (errno == EAGAIN) return {Step::wait, Readiness::write};
+        if (n == 0) return finish(file, Readiness::write);
+        if (errno == EAGAIN) {
+          if (moved >= fast_stream_bytes && wait_briefly(stream, Readiness::write)) continue;
+          return {Step::wait, Readiness::write};
+        }
         if (errno == EINTR) continue;
         if (errno == EINVAL || errno == ENOSYS) {  // this file cannot be sent zero-copy
           zero_copy = false;
@@ -71,7 +94,7 @@ struct Sender {
         return {Step::network_error, Readiness::write, error_code(errno, boost::system::system_category())};
       }
       if (out_pos == out.size()) {
-        if (file_done) return {Step::done};
+        if (file_done) return finish(file, Readiness::write);
         out.clear();
         out_pos = 0;
         auto read = file.read(raw, file_offset);
@@ -98,7 +121,10 @@ struct Sender {
       bytes += n;
       moved += n;
       control.progress.store(bytes);
-      if (ec == asio::error::would_block) return {Step::wait, stream.wants()};
+      if (ec == asio::error::would_block) {
+        if (moved >= fast_stream_bytes && wait_briefly(stream, stream.wants())) continue;
+        return {Step::wait, stream.wants()};
+      }
       if (ec) return {Step::network_error, Readiness::write, ec};
     }
     return {Step::yield};
@@ -161,9 +187,12 @@ struct Receiver {
           const std::byte cr[] = {std::byte{'\r'}};
           if (auto written = write_all(cr); !written) return {Step::disk_error, Readiness::read, written.error()};
         }
-        return {Step::done};
+        return finish(file, Readiness::read);
       }
-      if (ec == asio::error::would_block) return {Step::wait, stream.wants()};
+      if (ec == asio::error::would_block) {
+        if (moved >= fast_stream_bytes && wait_briefly(stream, stream.wants())) continue;
+        return {Step::wait, stream.wants()};
+      }
       if (ec) return {Step::network_error, Readiness::read, ec};
     }
     return {Step::yield};

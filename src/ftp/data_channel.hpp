@@ -74,12 +74,13 @@ struct TransferOptions {
   std::chrono::seconds stall_timeout{300};
 };
 
-// File -> network (RETR). Uses sendfile() for binary transfers on plain sockets.
+// File -> network (RETR). Uses sendfile() for binary transfers on plain sockets. On success
+// the file is already closed (TransferOutcome::ok); otherwise the caller closes it.
 awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& stream,
                                      vfs::File& file, const TransferOptions& options,
                                      TransferControl& control);
-// Network -> file (STOR, APPE, STOU). Stops at end of stream; the caller decides whether that
-// end was complete.
+// Network -> file (STOR, APPE, STOU). Stops at end of stream, closing the file (a close error is
+// a disk_error); the caller decides whether that end was complete.
 awaitable<TransferOutcome> receive_file(asio::thread_pool& pool, core::ByteStream& stream,
                                         vfs::File& file, const TransferOptions& options,
                                         TransferControl& control);

@@ -469,21 +469,25 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
   auto realm = context_.realm();
   const auto proto = protocol();
   const std::string& password = arg;
-  auto result = co_await offload([&] { return realm->authenticate(name, password, proto); });
+  // Checking the password and opening the home are one worker task: one round trip per login.
   std::shared_ptr<vfs::Filesystem> home;
   error_code failure;
-  if (result) {
-    const auth::User& user = **result;
-    auto opened = co_await offload([&] { return context_.open_home(user); });
-    if (opened) {
+  bool home_failed = false;
+  auto result = co_await offload([&] {
+    auto user = realm->authenticate(name, password, proto);
+    if (!user) {
+      failure = user.error();
+      return user;
+    }
+    if (auto opened = context_.open_home(**user)) {
       home = std::move(*opened);
     } else {
       failure = opened.error();
-      log::error("home_unavailable").str("user", name).str("error", opened.error().message());
+      home_failed = true;
     }
-  } else {
-    failure = result.error();
-  }
+    return user;
+  });
+  if (home_failed) log::error("home_unavailable").str("user", name).str("error", failure.message());
   if (!home) {
     ++login_failures_;
     log::warn("login")
@@ -997,16 +1001,12 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
   TransferOutcome outcome = upload ? co_await receive_file(context_.workers, **stream, *file, options, transfer_)
                                    : co_await send_file(context_.workers, **stream, *file, options, transfer_);
   if (outcome.result == TransferResult::ok && !upload) {
-    auto ec = co_await wait_ready(**stream, core::Readiness::write, context_.limits.transfer_stall_timeout);
-    if (!ec) ec = co_await (*stream)->shutdown();
-    if (ec) outcome.result = TransferResult::network_error;
+    // An orderly end (FIN; with TLS, close_notify first) tells the client the file is complete.
+    if (auto ec = co_await (*stream)->shutdown(); ec) outcome.result = TransferResult::network_error;
   }
   (*stream)->close();
-  auto closed = co_await offload([&] { return file->close(); });
-  if (outcome.result == TransferResult::ok && !closed) {
-    outcome.result = TransferResult::disk_error;
-    outcome.error = closed.error();
-  }
+  // A completed pump closed the file on its worker; only a cut-short transfer still has it open.
+  if (outcome.result != TransferResult::ok) co_await offload([&] { return file->close(); });
   if (outcome.result == TransferResult::ok && upload && !(co_await control_alive())) {
     // The data stream ended because the client vanished, not because the upload was done.
     outcome.result = TransferResult::network_error;

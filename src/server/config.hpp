@@ -24,7 +24,7 @@ class ConfigError : public std::runtime_error {
 struct Config {
   std::string source;  // the file it came from
   core::log::Level log_level = core::log::Level::info;
-  unsigned network_threads = 0;  // 0: one per core
+  unsigned network_threads = 0;  // 0: one (see main.cpp)
   unsigned worker_threads = 0;   // 0: 4 per core, at least 8
   core::Limits limits;
   std::optional<ftp::Settings> ftp;  // absent: no FTP listener
