@@ -22,6 +22,7 @@
 namespace filegate::core {
 
 enum class Readiness { read, write };
+struct TlsInfo;  // core/tls.hpp
 
 class ByteStream {
  public:
@@ -48,8 +49,9 @@ class ByteStream {
 
   virtual tcp::endpoint local_endpoint() const = 0;
   virtual tcp::endpoint remote_endpoint() const = 0;
-  // True once the stream is protected (TLS); plain TCP returns false.
-  virtual bool secure() const { return false; }
+  // The TLS session of a protected stream (see core/tls.hpp); nullptr for plain TCP.
+  virtual const TlsInfo* tls() const { return nullptr; }
+  bool secure() const { return tls() != nullptr; }
 };
 
 // Writes all of `data`, waiting for readiness as needed. Used on the control channel.

@@ -1,0 +1,63 @@
+// The seam where TLS slots into protocol engines. src/ftps implements it with OpenSSL; the FTP
+// engine uses only this interface and core::ByteStream, never OpenSSL itself.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/asio.hpp"
+#include "core/byte_stream.hpp"
+#include "core/result.hpp"
+
+namespace filegate::core {
+
+// What a TLS handshake established, for policy decisions and logs.
+struct TlsInfo {
+  std::string version;          // "TLSv1.3"
+  std::string cipher;           // "TLS_AES_256_GCM_SHA384"
+  bool session_reused = false;  // the handshake resumed an earlier session
+  // Client certificate, when one was presented and verified against the configured CA.
+  bool client_verified = false;
+  std::string client_subject;      // RFC 2253 form
+  std::string client_common_name;  // the subject's CN, for mapping a certificate to a user
+};
+
+// One TLS server configuration (certificate, key, versions, ciphers, client-CA), shared by the
+// listeners that use it. Thread-safe; reload() affects new handshakes only.
+class TlsServer {
+ public:
+  virtual ~TlsServer() = default;
+
+  // Server handshake on a control connection, bounded by `timeout`. The returned stream owns
+  // `plain`. On failure `plain` is closed.
+  virtual awaitable<Result<std::unique_ptr<ByteStream>>> secure_control(
+      std::unique_ptr<ByteStream> plain, std::chrono::seconds timeout) = 0;
+
+  // Server handshake on a data connection that belongs to `control` (a stream returned by
+  // secure_control). With `require_reuse`, the handshake succeeds only if the client resumed
+  // the TLS session of that very control connection (a TLS 1.2 session id it was given, or a
+  // TLS 1.3 ticket issued on it); anything else fails with `errc::session_not_reused`, before
+  // a byte of file data moves.
+  virtual awaitable<Result<std::unique_ptr<ByteStream>>> secure_data(
+      std::unique_ptr<ByteStream> plain, ByteStream& control, bool require_reuse,
+      std::chrono::seconds timeout) = 0;
+
+  // Re-reads certificate, key and CA files (SIGHUP). On error the old ones stay in use.
+  virtual Result<void> reload() = 0;
+};
+
+// What the TLS seam reports besides system errors.
+enum class TlsErrc {
+  handshake_failed = 1,  // protocol version, cipher, certificate ... (details are logged)
+  session_not_reused,    // a data connection did not resume its control connection's session
+  truncated,             // the peer closed TCP without close_notify: data may be missing
+  not_secure,            // secure_data() on a control stream that is not TLS
+};
+const boost::system::error_category& tls_category();
+error_code make_error_code(TlsErrc e);
+
+}  // namespace filegate::core
+
+template <>
+struct boost::system::is_error_code_enum<filegate::core::TlsErrc> : std::true_type {};

@@ -1,0 +1,41 @@
+// TLS for FTP (RFC 4217) with OpenSSL 3: implements core::TlsServer.
+//
+// Defaults are safe: TLS 1.2 minimum, TLS 1.3 preferred, ECDHE key exchange with AEAD ciphers
+// only for TLS 1.2, no compression, no renegotiation. Data connections must resume the TLS
+// session of their own control connection (see core::TlsServer::secure_data): TLS 1.2 session
+// ids come from this server's cache, TLS 1.3 tickets carry the id of the control connection
+// that issued them and are refused on any other.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/tls.hpp"
+
+namespace filegate::ftps {
+
+struct TlsSettings {
+  std::string certificate_file;  // PEM: the server certificate followed by its chain
+  std::string private_key_file;  // PEM
+  std::string min_version = "TLSv1.2";  // or "TLSv1.3"
+  // OpenSSL cipher list for TLS 1.2: ECDHE with AEAD only.
+  std::string ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  // TLS 1.3 suites, in server preference order.
+  std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  // Client certificates (mutual TLS): CA bundle to verify them against; empty = not requested.
+  std::string client_ca_file;
+  bool require_client_certificate = false;  // with a CA: refuse clients without a valid one
+  // How long a TLS session (id or ticket) may be resumed. Long, so that a long FTP session's
+  // data connections keep resuming (a ticket that ages out mid-session must not break uploads).
+  std::chrono::seconds session_lifetime{std::chrono::hours(24)};
+};
+
+// Loads the certificate, key and CA files and builds the server. Errors name the file and what
+// OpenSSL said about it.
+Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
+                                                         std::string& error_detail);
+
+}  // namespace filegate::ftps
