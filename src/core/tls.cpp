@@ -3,6 +3,9 @@
 namespace filegate::core {
 namespace {
 
+// boost's error_category has a protected, non-virtual destructor by design.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
 class TlsCategory final : public boost::system::error_category {
  public:
   const char* name() const noexcept override { return "filegate.tls"; }
@@ -16,6 +19,7 @@ class TlsCategory final : public boost::system::error_category {
     return "TLS error";
   }
 };
+#pragma GCC diagnostic pop
 
 }  // namespace
 
