@@ -16,6 +16,16 @@ enum class Protocol : unsigned { ftp = 1u << 0, ftps = 1u << 1, sftp = 1u << 2 }
 inline constexpr unsigned all_protocols = 0b111;
 std::string_view protocol_name(Protocol p);
 
+// Per-user relaxations or tightenings of the front-end's TLS policy (FTPS). Unset: the
+// listener's or the server's policy applies.
+struct TlsOverrides {
+  std::optional<bool> control_required;
+  std::optional<bool> data_required;
+  // false exempts a client that cannot resume TLS sessions on data connections (e.g. Python's
+  // ftplib); every such exempt connection is logged.
+  std::optional<bool> session_reuse_required;
+};
+
 struct User {
   std::string name;
   std::string password_hash;  // crypt(3) form; empty disables password login
@@ -25,6 +35,7 @@ struct User {
   bool disabled = false;
   bool anonymous = false;              // any password is accepted (it is logged as an e-mail)
   std::vector<std::string> authorized_keys;  // OpenSSH public key lines (SFTP)
+  TlsOverrides tls;
 
   bool allows(Protocol p) const { return (protocols & static_cast<unsigned>(p)) != 0; }
 };

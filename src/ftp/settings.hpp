@@ -11,8 +11,17 @@
 
 namespace filegate::ftp {
 
+// FTPS policy for the control or the data channel (RFC 4217).
+enum class TlsPolicy { optional, required };
+
 struct ListenerSettings {
   tcp::endpoint endpoint;
+  // Implicit FTPS: TLS starts before the greeting (conventionally port 990); data channels are
+  // protected from the start.
+  bool implicit_tls = false;
+  // Override Settings::tls_control / tls_data for this listener.
+  std::optional<TlsPolicy> tls_control;
+  std::optional<TlsPolicy> tls_data;
   // Address announced in PASV replies for this listener (NAT); overrides Settings::passive_address.
   std::optional<asio::ip::address_v4> passive_address;
 };
@@ -28,6 +37,13 @@ struct Settings {
   bool active_allow_foreign_address = false;   // FXP: a data address other than the client's
   bool atomic_uploads = false;                 // STOR writes a hidden temporary, renamed on success
   std::string banner = "filegate FTP server ready";
+
+  // FTPS, when the front-end has a TLS server (ftp.tls in the config). Safe defaults: a login
+  // needs AUTH TLS first and data connections need PROT P, unless a listener or user relaxes it.
+  TlsPolicy tls_control = TlsPolicy::required;
+  TlsPolicy tls_data = TlsPolicy::required;
+  // A protected data connection must resume its control connection's TLS session.
+  bool tls_session_reuse = true;
 };
 
 }  // namespace filegate::ftp

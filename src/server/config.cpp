@@ -257,7 +257,10 @@ class Reader {
   void read_log(const Field& f, Config& config) const;
   void read_runtime(const Field& f, Config& config) const;
   void read_limits(const Field& f, core::Limits& limits) const;
-  ftp::Settings read_ftp(const Field& f) const;
+  ftp::Settings read_ftp(const Field& f, std::optional<ftps::TlsSettings>& tls) const;
+  ftps::TlsSettings read_tls(const Field& f, ftp::Settings& settings) const;
+  ftp::TlsPolicy read_policy(const Field& f, const std::string& path) const;
+  auth::TlsOverrides read_user_tls(const Field& f, const std::string& path) const;
   ftp::ListenerSettings read_listener(const YAML::Node& node, const std::string& path) const;
   asio::ip::address_v4 read_ipv4(const Field& f, const std::string& path) const;
   auth::User read_user(const YAML::Node& node, const std::string& path) const;
@@ -283,7 +286,7 @@ Config Reader::read(const YAML::Node& root) {
   if (const auto it = top.find("log"); it != top.end()) read_log(it->second, config);
   if (const auto it = top.find("runtime"); it != top.end()) read_runtime(it->second, config);
   if (const auto it = top.find("limits"); it != top.end()) read_limits(it->second, config.limits);
-  if (const auto it = top.find("ftp"); it != top.end()) config.ftp = read_ftp(it->second);
+  if (const auto it = top.find("ftp"); it != top.end()) config.ftp = read_ftp(it->second, config.ftp_tls);
   if (const auto it = top.find("users"); it != top.end()) {
     std::map<std::string, int> first_line;  // name -> line it was first defined on
     const auto items = list_value(it->second, "users");
@@ -377,13 +380,22 @@ ftp::ListenerSettings Reader::read_listener(const YAML::Node& node, const std::s
   Field address{node, node};
   std::string address_path = path;
   if (node.IsMap()) {
-    const auto map = fields(node, path, {"address", "passive_address"});
+    const auto map = fields(node, path, {"address", "passive_address", "implicit_tls", "tls_control", "tls_data"});
     const auto it = map.find("address");
     if (it == map.end()) fail(node, path, "missing required key 'address'");
     address = it->second;
     address_path = join(path, "address");
     if (const auto p = map.find("passive_address"); p != map.end()) {
       listener.passive_address = read_ipv4(p->second, join(path, "passive_address"));
+    }
+    if (const auto p = map.find("implicit_tls"); p != map.end()) {
+      listener.implicit_tls = bool_value(p->second, join(path, "implicit_tls"));
+    }
+    if (const auto p = map.find("tls_control"); p != map.end()) {
+      listener.tls_control = read_policy(p->second, join(path, "tls_control"));
+    }
+    if (const auto p = map.find("tls_data"); p != map.end()) {
+      listener.tls_data = read_policy(p->second, join(path, "tls_data"));
     }
   } else if (!node.IsScalar()) {
     fail(node, path, "expected \"host:port\" or a mapping with 'address', found " + describe(node));
@@ -399,11 +411,13 @@ ftp::ListenerSettings Reader::read_listener(const YAML::Node& node, const std::s
   return listener;
 }
 
-ftp::Settings Reader::read_ftp(const Field& f) const {
+ftp::Settings Reader::read_ftp(const Field& f, std::optional<ftps::TlsSettings>& tls) const {
   ftp::Settings settings;
   const auto map = fields(f.value, "ftp",
                           {"listen", "passive_ports", "passive_address", "active_mode",
-                           "active_allow_privileged_ports", "active_allow_fxp", "atomic_uploads", "banner"});
+                           "active_allow_privileged_ports", "active_allow_fxp", "atomic_uploads", "banner",
+                           "tls"});
+  if (const auto it = map.find("tls"); it != map.end()) tls = read_tls(it->second, settings);
   const auto listen = map.find("listen");
   if (listen == map.end()) fail(f.key, "ftp", "missing required key 'listen'");
   const auto items = list_value(listen->second, "ftp.listen");
@@ -415,6 +429,9 @@ ftp::Settings Reader::read_ftp(const Field& f) const {
       if (listener.endpoint.port() != 0 && other.endpoint == listener.endpoint) {
         fail(items[i], index("ftp.listen", i), "address listed twice");
       }
+    }
+    if (!tls && (listener.implicit_tls || listener.tls_control || listener.tls_data)) {
+      fail(items[i], index("ftp.listen", i), "TLS settings on a listener need an ftp.tls section");
     }
     settings.listeners.push_back(std::move(listener));
   }
@@ -584,7 +601,7 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
   if (!node.IsMap()) fail(node, path, "expected a mapping with at least 'name' and 'home', found " + describe(node));
   const auto map = fields(node, path,
                           {"name", "password_hash", "home", "permissions", "protocols", "disabled",
-                           "directories", "authorized_keys", "authorized_keys_file"});
+                           "directories", "authorized_keys", "authorized_keys_file", "tls"});
   auth::User user;
 
   const auto name = map.find("name");
@@ -653,7 +670,75 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
   if (const auto it = map.find("authorized_keys_file"); it != map.end()) {
     read_keys_file(it->second, path + ".authorized_keys_file", user.authorized_keys);
   }
+  if (const auto it = map.find("tls"); it != map.end()) user.tls = read_user_tls(it->second, path + ".tls");
   return user;
+}
+
+ftp::TlsPolicy Reader::read_policy(const Field& f, const std::string& path) const {
+  const std::string text = string_value(f, path);
+  if (text == "required") return ftp::TlsPolicy::required;
+  if (text == "optional") return ftp::TlsPolicy::optional;
+  fail(f, path, "expected required or optional, found " + quote(text));
+}
+
+ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) const {
+  ftps::TlsSettings tls;
+  const auto map = fields(f.value, "ftp.tls",
+                          {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "client_ca",
+                           "client_certificate", "control", "data", "session_reuse", "session_lifetime"});
+  const auto file = [&](std::string_view key, bool required) {
+    const std::string path = join("ftp.tls", key);
+    const auto it = map.find(std::string(key));
+    if (it == map.end()) {
+      if (required) fail(f.key, "ftp.tls", "missing required key '" + std::string(key) + "'");
+      return std::string();
+    }
+    const std::string text = string_value(it->second, path);
+    if (text.empty()) fail(it->second, path, "must not be empty");
+    return resolve(text).string();
+  };
+  tls.certificate_file = file("certificate", true);
+  tls.private_key_file = file("private_key", true);
+  tls.client_ca_file = file("client_ca", false);
+  if (const auto it = map.find("min_version"); it != map.end()) {
+    tls.min_version = string_value(it->second, "ftp.tls.min_version");
+    // SECURITY: TLS 1.1 and older are broken; they cannot be configured.
+    if (tls.min_version != "TLSv1.2" && tls.min_version != "TLSv1.3") {
+      fail(it->second, "ftp.tls.min_version", "expected TLSv1.2 or TLSv1.3, found " + quote(tls.min_version));
+    }
+  }
+  if (const auto it = map.find("ciphers"); it != map.end()) tls.ciphers = string_value(it->second, "ftp.tls.ciphers");
+  if (const auto it = map.find("ciphersuites"); it != map.end()) {
+    tls.ciphersuites = string_value(it->second, "ftp.tls.ciphersuites");
+  }
+  if (const auto it = map.find("client_certificate"); it != map.end()) {
+    if (tls.client_ca_file.empty()) fail(it->second, "ftp.tls.client_certificate", "needs ftp.tls.client_ca");
+    tls.require_client_certificate = read_policy(it->second, "ftp.tls.client_certificate") == ftp::TlsPolicy::required;
+  }
+  if (const auto it = map.find("control"); it != map.end()) settings.tls_control = read_policy(it->second, "ftp.tls.control");
+  if (const auto it = map.find("data"); it != map.end()) settings.tls_data = read_policy(it->second, "ftp.tls.data");
+  if (const auto it = map.find("session_reuse"); it != map.end()) {
+    settings.tls_session_reuse = bool_value(it->second, "ftp.tls.session_reuse");
+  }
+  if (const auto it = map.find("session_lifetime"); it != map.end()) {
+    tls.session_lifetime = std::chrono::seconds(integer_value(it->second, "ftp.tls.session_lifetime", 60, 7 * 86400));
+  }
+  return tls;
+}
+
+auth::TlsOverrides Reader::read_user_tls(const Field& f, const std::string& path) const {
+  auth::TlsOverrides tls;
+  const auto map = fields(f.value, path, {"control", "data", "session_reuse"});
+  if (const auto it = map.find("control"); it != map.end()) {
+    tls.control_required = read_policy(it->second, join(path, "control")) == ftp::TlsPolicy::required;
+  }
+  if (const auto it = map.find("data"); it != map.end()) {
+    tls.data_required = read_policy(it->second, join(path, "data")) == ftp::TlsPolicy::required;
+  }
+  if (const auto it = map.find("session_reuse"); it != map.end()) {
+    tls.session_reuse_required = bool_value(it->second, join(path, "session_reuse"));
+  }
+  return tls;
 }
 
 std::optional<auth::User> Reader::read_anonymous(const Field& f) const {

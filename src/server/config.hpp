@@ -13,6 +13,7 @@
 #include "core/limits.hpp"
 #include "core/log.hpp"
 #include "ftp/settings.hpp"
+#include "ftps/tls_server.hpp"
 
 namespace filegate::server {
 
@@ -28,6 +29,7 @@ struct Config {
   unsigned worker_threads = 0;   // 0: 4 per core, at least 8
   core::Limits limits;
   std::optional<ftp::Settings> ftp;  // absent: no FTP listener
+  std::optional<ftps::TlsSettings> ftp_tls;  // ftp.tls: FTPS (explicit, and implicit listeners)
   std::vector<auth::User> users;
   std::optional<auth::User> anonymous;
 };

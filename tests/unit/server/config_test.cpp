@@ -203,6 +203,50 @@ TEST(Config, FtpDefaultsComeFromSettings) {
   EXPECT_EQ(config.ftp->banner, defaults.banner);
 }
 
+TEST(Config, TlsSectionAndOverrides) {
+  const std::string text =
+      "ftp:\n"
+      "  listen:\n"
+      "    - \"127.0.0.1:2121\"\n"
+      "    - {address: \"127.0.0.1:2990\", implicit_tls: true}\n"
+      "    - {address: \"127.0.0.1:2122\", tls_control: optional, tls_data: optional}\n"
+      "  tls:\n"
+      "    certificate: certs/server.pem\n"
+      "    private_key: /etc/filegate/server.key\n"
+      "    min_version: TLSv1.3\n"
+      "    control: optional\n"
+      "    session_reuse: false\n"
+      "users:\n"
+      "  - name: legacy\n"
+      "    home: /srv/legacy\n"
+      "    tls: {control: required, data: optional, session_reuse: false}\n";
+  const Config config = parse_config(text, "t.yaml", "/etc/filegate");
+  ASSERT_TRUE(config.ftp && config.ftp_tls);
+  EXPECT_EQ(config.ftp_tls->certificate_file, "/etc/filegate/certs/server.pem");
+  EXPECT_EQ(config.ftp_tls->private_key_file, "/etc/filegate/server.key");
+  EXPECT_EQ(config.ftp_tls->min_version, "TLSv1.3");
+  EXPECT_EQ(config.ftp->tls_control, ftp::TlsPolicy::optional);
+  EXPECT_EQ(config.ftp->tls_data, ftp::TlsPolicy::required);  // the safe default stays
+  EXPECT_FALSE(config.ftp->tls_session_reuse);
+  EXPECT_FALSE(config.ftp->listeners[0].implicit_tls);
+  EXPECT_TRUE(config.ftp->listeners[1].implicit_tls);
+  EXPECT_EQ(config.ftp->listeners[2].tls_control, ftp::TlsPolicy::optional);
+  EXPECT_EQ(config.ftp->listeners[2].tls_data, ftp::TlsPolicy::optional);
+  ASSERT_EQ(config.users.size(), 1u);
+  EXPECT_EQ(config.users[0].tls.control_required, true);
+  EXPECT_EQ(config.users[0].tls.data_required, false);
+  EXPECT_EQ(config.users[0].tls.session_reuse_required, false);
+}
+
+TEST(Config, TlsPolicyDefaultsAreRequired) {
+  const ftp::Settings defaults;
+  EXPECT_EQ(defaults.tls_control, ftp::TlsPolicy::required);
+  EXPECT_EQ(defaults.tls_data, ftp::TlsPolicy::required);
+  EXPECT_TRUE(defaults.tls_session_reuse);
+  const Config config = parse_config("ftp:\n  listen: [\":21\"]\n", "f.yaml");
+  EXPECT_FALSE(config.ftp_tls);
+}
+
 TEST(Config, UserDefaults) {
   const Config config = parse_config("users:\n" + user("bob"), "u.yaml");
   ASSERT_EQ(config.users.size(), 1u);
@@ -325,7 +369,8 @@ const BadConfig bad_configs[] = {
      "filegate.yaml:4: ftp.listen[1]: expected \"host:port\", \"[v6]:port\" or \":port\" with a numeric IP "
      "address, found 'localhost:21'"},
     {"listen_map_key", "ftp:\n  listen:\n    - {adress: \"127.0.0.1:21\"}\n",
-     "filegate.yaml:3: ftp.listen[0].adress: unknown key (expected one of: address, passive_address)"},
+     "filegate.yaml:3: ftp.listen[0].adress: unknown key (expected one of: address, passive_address, "
+     "implicit_tls, tls_control, tls_data)"},
     {"active_mode_maybe", "ftp:\n  listen: [\":21\"]\n  active_mode: maybe\n",
      "filegate.yaml:3: ftp.active_mode: expected true or false, found 'maybe'"},
     {"passive_ports_syntax", "ftp:\n  listen: [\":21\"]\n  passive_ports: 50000\n",
@@ -375,6 +420,18 @@ const BadConfig bad_configs[] = {
      "filegate.yaml:4: anonymous.permissions: unknown permission letter 'q' (letters: elradfmwMT)"},
     {"two_documents", "log: {level: info}\n---\nlog: {level: warn}\n",
      "filegate.yaml:2: syntax error: a second YAML document; a config file is one document"},
+    {"implicit_without_tls", "ftp:\n  listen:\n    - {address: \":990\", implicit_tls: true}\n",
+     "filegate.yaml:3: ftp.listen[0]: TLS settings on a listener need an ftp.tls section"},
+    {"tls_without_key", "ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: c.pem\n",
+     "filegate.yaml:3: ftp.tls: missing required key 'private_key'"},
+    {"tls_old_version", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, min_version: TLSv1.1}\n",
+     "filegate.yaml:3: ftp.tls.min_version: expected TLSv1.2 or TLSv1.3, found 'TLSv1.1'"},
+    {"tls_bad_policy", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, data: maybe}\n",
+     "filegate.yaml:3: ftp.tls.data: expected required or optional, found 'maybe'"},
+    {"client_cert_without_ca", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, client_certificate: required}\n",
+     "filegate.yaml:3: ftp.tls.client_certificate: needs ftp.tls.client_ca"},
+    {"user_tls_key", "users:\n  - name: bob\n    home: /srv/bob\n    tls: {kontrol: required}\n",
+     "filegate.yaml:4: users[0].tls.kontrol: unknown key (expected one of: control, data, session_reuse)"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigs, ::testing::ValuesIn(bad_configs),
