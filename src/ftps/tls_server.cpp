@@ -1,1 +1,508 @@
-// placeholder: being written
+// OpenSSL implementation of core::TlsServer and a TLS ByteStream.
+//
+// Threading: an SSL_CTX is shared by every stream made from it (OpenSSL 3 makes that safe).
+// An SSL object belongs to one TlsStream and, like every ByteStream, is used by one party at a
+// time (the session strand or the worker it handed the stream to). OpenSSL's error queue is per
+// thread, so every SSL_* call starts with ERR_clear_error().
+//
+// SECURITY: data-connection binding. Each control connection gets a random 16-byte token. Every
+// session that a control connection establishes carries it as ticket appdata (inside the
+// encrypted TLS 1.3/1.2 ticket, or on the cached SSL_SESSION for TLS 1.2 session ids). A data
+// connection with require_reuse must resume a session whose appdata equals its control
+// connection's token, so a third party racing to the PASV port cannot complete a data
+// connection: it holds no session secret of that control connection.
+#include "ftps/tls_server.hpp"
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "core/log.hpp"
+
+namespace filegate::ftps {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+using core::Readiness;
+using core::TlsErrc;
+
+constexpr std::size_t token_size = 16;
+using Token = std::array<unsigned char, token_size>;
+
+constexpr unsigned char session_id_context[] = "filegate";
+
+using SslCtxPtr = std::shared_ptr<SSL_CTX>;
+
+// The reason of the oldest queued OpenSSL error ("No such file or directory", "no cipher
+// match"), then an empty queue.
+std::string take_openssl_reason() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown error";
+  if (const char* reason = ERR_reason_error_string(code)) return reason;
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
+}
+
+// The errno behind the oldest queued OpenSSL error, if it came from a system call.
+int queued_errno() {
+  const unsigned long code = ERR_peek_error();
+  return ERR_SYSTEM_ERROR(code) ? static_cast<int>(ERR_GET_REASON(code)) : 0;
+}
+
+int stream_index();
+
+enum class Role { control, data };
+
+class TlsStream final : public core::ByteStream {
+ public:
+  TlsStream(std::unique_ptr<core::ByteStream> plain, SslCtxPtr ctx, SSL* ssl, Role role,
+            const Token& token)
+      : plain_(std::move(plain)), ctx_(std::move(ctx)), ssl_(ssl), role_(role), token_(token) {
+    SSL_set_ex_data(ssl_, stream_index(), this);
+  }
+  TlsStream(const TlsStream&) = delete;
+  TlsStream& operator=(const TlsStream&) = delete;
+  ~TlsStream() override { SSL_free(ssl_); }
+
+  std::size_t read_some(std::span<std::byte> buffer, error_code& ec) override;
+  std::size_t write_some(std::span<const std::byte> buffer, error_code& ec) override;
+  Readiness wants() const override { return wants_; }
+  awaitable<error_code> wait(Readiness direction) override { return plain_->wait(direction); }
+  awaitable<error_code> shutdown() override;
+  void close() override { plain_->close(); }
+  bool zero_copy() const override { return false; }
+  int native_handle() override { return plain_->native_handle(); }
+  tcp::endpoint local_endpoint() const override { return plain_->local_endpoint(); }
+  tcp::endpoint remote_endpoint() const override { return plain_->remote_endpoint(); }
+  const core::TlsInfo* tls() const override { return &info_; }
+
+  // SSL_accept until done, failed, or `deadline` passes.
+  awaitable<error_code> handshake(std::chrono::steady_clock::time_point deadline);
+  // After a handshake with require_reuse: did it resume a session bound to our token?
+  bool resumed_own_session() const;
+
+  const SslCtxPtr& context() const { return ctx_; }
+  const Token& token() const { return token_; }
+  // Ticket issue (the generate callback) and control handshakes: stamps the binding token on
+  // the session about to be issued or cached.
+  void bind_session();
+
+ private:
+  error_code map_error(int ret, int saved_errno);
+  void fill_info();
+
+  std::unique_ptr<core::ByteStream> plain_;
+  SslCtxPtr ctx_;  // the context ssl_ was made from: data connections use the same one
+  SSL* ssl_;
+  Role role_;
+  Token token_;
+  Readiness wants_ = Readiness::read;
+  bool failed_ = false;  // a fatal TLS error: SSL_shutdown must not be called
+  core::TlsInfo info_;
+};
+
+int stream_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+bool session_token(SSL_SESSION* session, Token& out) {
+  void* data = nullptr;
+  std::size_t length = 0;
+  if (session == nullptr || SSL_SESSION_get0_ticket_appdata(session, &data, &length) != 1 ||
+      data == nullptr || length != token_size) {
+    return false;
+  }
+  std::memcpy(out.data(), data, token_size);
+  return true;
+}
+
+void TlsStream::bind_session() {
+  SSL_SESSION* session = SSL_get0_session(ssl_);
+  if (session == nullptr) return;
+  Token existing{};
+  const bool has_token = session_token(session, existing);
+  if (role_ == Role::control) {
+    // A control connection that resumed a session is the holder of that session's secret, so
+    // it keeps the session's binding: its data connections may resume what that session was
+    // bound to (TLS 1.2 clients reuse the very session id; for TLS 1.2 session ids the cached
+    // object is shared, and overwriting its token would break the earlier connection).
+    if (SSL_session_reused(ssl_) == 1 && has_token) token_ = existing;
+    SSL_SESSION_set1_ticket_appdata(session, token_.data(), token_.size());
+    return;
+  }
+  // SECURITY: a data connection passes its control's binding on to new tickets only when it
+  // resumed a session bound to it. A full handshake on a data connection (allowed without
+  // require_reuse) proves nothing about the peer, so its tickets are unbound.
+  if (!(SSL_session_reused(ssl_) == 1 && has_token && existing == token_)) {
+    SSL_SESSION_set1_ticket_appdata(session, nullptr, 0);
+  }
+}
+
+bool TlsStream::resumed_own_session() const {
+  if (SSL_session_reused(ssl_) != 1) return false;
+  Token resumed{};
+  return session_token(SSL_get0_session(ssl_), resumed) && resumed == token_;
+}
+
+error_code TlsStream::map_error(int ret, int saved_errno) {
+  switch (SSL_get_error(ssl_, ret)) {
+    case SSL_ERROR_WANT_READ:
+      wants_ = Readiness::read;
+      return asio::error::would_block;
+    case SSL_ERROR_WANT_WRITE:
+      wants_ = Readiness::write;
+      return asio::error::would_block;
+    case SSL_ERROR_ZERO_RETURN:  // close_notify received
+      return asio::error::eof;
+    case SSL_ERROR_SYSCALL:
+      failed_ = true;
+      if (saved_errno == 0) saved_errno = queued_errno();
+      ERR_clear_error();
+      // SECURITY: TCP closed without close_notify: the data may be cut short.
+      if (saved_errno == 0) return TlsErrc::truncated;
+      return error_code(saved_errno, boost::system::system_category());
+    default: {
+      failed_ = true;
+      const unsigned long code = ERR_peek_error();
+      if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
+          ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ERR_clear_error();
+        return TlsErrc::truncated;
+      }
+      core::log::warn("tls_stream_error").str("reason", take_openssl_reason());
+      return error_code(EPROTO, boost::system::system_category());
+    }
+  }
+}
+
+std::size_t TlsStream::read_some(std::span<std::byte> buffer, error_code& ec) {
+  ec = {};
+  wants_ = Readiness::read;
+  if (buffer.empty()) return 0;
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  const int ret = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
+  const int saved_errno = errno;
+  if (ret == 1) return n;
+  ec = map_error(ret, saved_errno);
+  return 0;
+}
+
+std::size_t TlsStream::write_some(std::span<const std::byte> buffer, error_code& ec) {
+  ec = {};
+  wants_ = Readiness::write;
+  if (buffer.empty()) return 0;
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  const int ret = SSL_write_ex(ssl_, buffer.data(), buffer.size(), &n);
+  const int saved_errno = errno;
+  if (ret == 1) return n;
+  ec = map_error(ret, saved_errno);
+  return 0;
+}
+
+awaitable<error_code> TlsStream::shutdown() {
+  error_code result;
+  // Send our close_notify once; waiting for the peer's is not needed (RFC 4217 clients often
+  // just close), and the caller's deadline bounds the write wait.
+  while (!failed_ && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
+    ERR_clear_error();
+    errno = 0;
+    const int ret = SSL_shutdown(ssl_);
+    const int saved_errno = errno;
+    if (ret >= 0) break;
+    const int err = SSL_get_error(ssl_, ret);
+    if (err == SSL_ERROR_WANT_WRITE) {
+      const error_code ec = co_await plain_->wait(Readiness::write);
+      if (ec) co_return ec;
+      continue;
+    }
+    if (err != SSL_ERROR_WANT_READ) {
+      result = map_error(ret, saved_errno);
+    }
+    ERR_clear_error();
+    break;
+  }
+  const error_code ec = co_await plain_->shutdown();
+  co_return result ? result : ec;
+}
+
+std::string name_text(X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  std::string text;
+  if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(bio, &data);
+    if (length > 0) text.assign(data, static_cast<std::size_t>(length));
+  }
+  BIO_free(bio);
+  return text;
+}
+
+std::string common_name(X509_NAME* name) {
+  const int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (index < 0) return {};
+  ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+  unsigned char* utf8 = nullptr;
+  const int length = ASN1_STRING_to_UTF8(&utf8, value);
+  if (length < 0) return {};
+  std::string text(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(length));
+  OPENSSL_free(utf8);
+  return text;
+}
+
+void TlsStream::fill_info() {
+  info_.version = SSL_get_version(ssl_);
+  if (const char* cipher = SSL_get_cipher_name(ssl_)) info_.cipher = cipher;
+  info_.session_reused = SSL_session_reused(ssl_) == 1;
+  X509* peer = SSL_get0_peer_certificate(ssl_);
+  if (peer != nullptr && SSL_get_verify_result(ssl_) == X509_V_OK) {
+    info_.client_verified = true;
+    info_.client_subject = name_text(X509_get_subject_name(peer));
+    info_.client_common_name = common_name(X509_get_subject_name(peer));
+  }
+  ERR_clear_error();
+}
+
+awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point deadline_at) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor);
+  deadline.expires_at(deadline_at);
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    const int ret = SSL_accept(ssl_);
+    const int saved_errno = errno;
+    if (ret == 1) break;
+    const int err = SSL_get_error(ssl_, ret);
+    Readiness direction = Readiness::read;
+    if (err == SSL_ERROR_WANT_WRITE) {
+      direction = Readiness::write;
+    } else if (err != SSL_ERROR_WANT_READ) {
+      failed_ = true;
+      std::string reason;
+      if (ERR_peek_error() != 0) {
+        reason = take_openssl_reason();
+      } else if (saved_errno != 0) {
+        reason = std::strerror(saved_errno);
+      } else {
+        reason = "connection closed by peer";
+      }
+      auto event = core::log::warn("tls_handshake_failed");
+      event.str("client", remote_endpoint().address().to_string()).str("reason", reason);
+      const long verify = SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK) event.str("verify", X509_verify_cert_error_string(verify));
+      co_return TlsErrc::handshake_failed;
+    }
+    auto result = co_await (plain_->wait(direction) || deadline.async_wait(as_tuple_awaitable));
+    if (result.index() == 1) co_return asio::error::timed_out;
+    if (const error_code ec = std::get<0>(result)) co_return ec;
+  }
+  if (role_ == Role::control) bind_session();
+  fill_info();
+  co_return error_code{};
+}
+
+// Ticket callbacks (TLS 1.3 and TLS 1.2 tickets).
+int generate_ticket(SSL* ssl, void*) {
+  if (auto* stream = static_cast<TlsStream*>(SSL_get_ex_data(ssl, stream_index()))) {
+    stream->bind_session();
+  }
+  return 1;
+}
+
+SSL_TICKET_RETURN decrypt_ticket(SSL*, SSL_SESSION*, const unsigned char*, std::size_t,
+                                 SSL_TICKET_STATUS status, void*) {
+  switch (status) {
+    case SSL_TICKET_SUCCESS: return SSL_TICKET_RETURN_USE;
+    case SSL_TICKET_SUCCESS_RENEW: return SSL_TICKET_RETURN_USE_RENEW;
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT: return SSL_TICKET_RETURN_IGNORE_RENEW;
+    default: return SSL_TICKET_RETURN_ABORT;
+  }
+}
+
+error_code config_error(std::string& detail, std::string what) {
+  const int sys = queued_errno();
+  detail = std::move(what) + ": " + take_openssl_reason();
+  if (sys != 0) return error_code(sys, boost::system::system_category());
+  return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+}
+
+Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail) {
+  ERR_clear_error();
+  int min_version = 0;
+  if (settings.min_version == "TLSv1.2") {
+    min_version = TLS1_2_VERSION;
+  } else if (settings.min_version == "TLSv1.3") {
+    min_version = TLS1_3_VERSION;
+  } else {
+    detail = "min_version: '" + settings.min_version + "' is not TLSv1.2 or TLSv1.3";
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  }
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  if (!ctx) return config_error(detail, "TLS context");
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_min_proto_version(c, min_version);
+  std::uint64_t options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
+#ifdef SSL_OP_NO_CLIENT_RENEGOTIATION
+  options |= SSL_OP_NO_CLIENT_RENEGOTIATION;
+#endif
+  SSL_CTX_set_options(c, options);
+  SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_set_cipher_list(c, settings.ciphers.c_str()) != 1) {
+    return config_error(detail, "ciphers");
+  }
+  if (SSL_CTX_set_ciphersuites(c, settings.ciphersuites.c_str()) != 1) {
+    return config_error(detail, "ciphersuites");
+  }
+  if (SSL_CTX_use_certificate_chain_file(c, settings.certificate_file.c_str()) != 1) {
+    return config_error(detail, "certificate " + settings.certificate_file);
+  }
+  if (SSL_CTX_use_PrivateKey_file(c, settings.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return config_error(detail, "private key " + settings.private_key_file);
+  }
+  if (SSL_CTX_check_private_key(c) != 1) {
+    return config_error(detail, "private key " + settings.private_key_file +
+                                    " does not match certificate " + settings.certificate_file);
+  }
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_session_id_context(c, session_id_context, sizeof session_id_context - 1);
+  SSL_CTX_set_timeout(c, static_cast<long>(settings.session_lifetime.count()));
+  if (SSL_CTX_set_session_ticket_cb(c, generate_ticket, decrypt_ticket, nullptr) != 1) {
+    return config_error(detail, "session tickets");
+  }
+  if (!settings.client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(c, settings.client_ca_file.c_str(), nullptr) != 1) {
+      return config_error(detail, "client CA " + settings.client_ca_file);
+    }
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings.client_ca_file.c_str());
+    if (names == nullptr) return config_error(detail, "client CA " + settings.client_ca_file);
+    SSL_CTX_set_client_CA_list(c, names);  // takes ownership
+    int mode = SSL_VERIFY_PEER;
+    if (settings.require_client_certificate) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(c, mode, nullptr);
+  } else if (settings.require_client_certificate) {
+    detail = "require_client_certificate needs client_ca_file";
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  }
+  ERR_clear_error();
+  return ctx;
+}
+
+class OpenSslTlsServer final : public core::TlsServer {
+ public:
+  OpenSslTlsServer(TlsSettings settings, SslCtxPtr ctx)
+      : settings_(std::move(settings)), ctx_(std::move(ctx)) {}
+
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> secure_control(
+      std::unique_ptr<core::ByteStream> plain, std::chrono::seconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    Token token{};
+    ERR_clear_error();
+    if (RAND_bytes(token.data(), static_cast<int>(token.size())) != 1) {
+      ERR_clear_error();
+      plain->close();
+      co_return boost::system::errc::make_error_code(boost::system::errc::resource_unavailable_try_again);
+    }
+    auto stream = make_stream(std::move(plain), current_context(), Role::control, token);
+    if (!stream) co_return stream.error();
+    const error_code ec = co_await (*stream)->handshake(deadline);
+    if (ec) {
+      (*stream)->close();
+      co_return ec;
+    }
+    co_return std::unique_ptr<core::ByteStream>(std::move(*stream));
+  }
+
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> secure_data(
+      std::unique_ptr<core::ByteStream> plain, core::ByteStream& control, bool require_reuse,
+      std::chrono::seconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto* control_tls = dynamic_cast<TlsStream*>(&control);
+    if (control_tls == nullptr) {
+      plain->close();
+      co_return error_code(TlsErrc::not_secure);
+    }
+    auto stream = make_stream(std::move(plain), control_tls->context(), Role::data,
+                              control_tls->token());
+    if (!stream) co_return stream.error();
+    error_code ec = co_await (*stream)->handshake(deadline);
+    // SECURITY: the data connection must come from the party holding the control
+    // connection's session secret.
+    if (!ec && require_reuse && !(*stream)->resumed_own_session()) {
+      core::log::warn("tls_session_not_reused")
+          .str("client", (*stream)->remote_endpoint().address().to_string())
+          .flag("resumed", (*stream)->tls()->session_reused);
+      ec = TlsErrc::session_not_reused;
+    }
+    if (ec) {
+      (*stream)->close();
+      co_return ec;
+    }
+    co_return std::unique_ptr<core::ByteStream>(std::move(*stream));
+  }
+
+  Result<void> reload() override {
+    std::string detail;
+    auto ctx = build_context(settings_, detail);
+    if (!ctx) {
+      core::log::warn("tls_reload_failed").str("detail", detail);
+      return ctx.error();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ctx_ = std::move(*ctx);
+    }
+    core::log::info("tls_reloaded").str("certificate", settings_.certificate_file);
+    return {};
+  }
+
+ private:
+  SslCtxPtr current_context() {
+    std::lock_guard lock(mutex_);
+    return ctx_;
+  }
+
+  static Result<std::unique_ptr<TlsStream>> make_stream(std::unique_ptr<core::ByteStream> plain,
+                                                        SslCtxPtr ctx, Role role,
+                                                        const Token& token) {
+    ERR_clear_error();
+    SSL* ssl = SSL_new(ctx.get());
+    if (ssl == nullptr || SSL_set_fd(ssl, plain->native_handle()) != 1) {
+      ERR_clear_error();
+      SSL_free(ssl);
+      plain->close();
+      return boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
+    }
+    return std::make_unique<TlsStream>(std::move(plain), std::move(ctx), ssl, role, token);
+  }
+
+  const TlsSettings settings_;
+  std::mutex mutex_;
+  SslCtxPtr ctx_;  // guarded by mutex_: the context for new control connections
+};
+
+}  // namespace
+
+Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
+                                                         std::string& error_detail) {
+  auto ctx = build_context(settings, error_detail);
+  if (!ctx) return ctx.error();
+  return std::shared_ptr<core::TlsServer>(std::make_shared<OpenSslTlsServer>(settings, std::move(*ctx)));
+}
+
+}  // namespace filegate::ftps
