@@ -8,16 +8,16 @@ namespace filegate::ftp {
 
 Server::Server(core::Runtime& runtime, const Settings& settings, const core::Limits& limits,
                std::function<std::shared_ptr<const auth::Realm>()> realm, HomeOpener open_home,
-               core::ConnectionLimiter& limiter)
+               core::ConnectionLimiter& limiter, std::shared_ptr<core::TlsServer> tls)
     : runtime_(runtime),
       settings_(settings),
-      context_{settings, limits, std::move(realm), runtime.workers(), std::move(open_home)},
+      context_{settings, limits, std::move(realm), runtime.workers(), std::move(open_home), std::move(tls)},
       limiter_(limiter) {}
 
 Result<void> Server::open(std::string& failed_endpoint) {
   for (const auto& listener_settings : settings_.listeners) {
     auto listener = std::make_unique<core::Listener>(
-        runtime_.io(), "ftp", limiter_,
+        runtime_.io(), listener_settings.implicit_tls ? "ftps-implicit" : "ftp", limiter_,
         [this, &listener_settings](tcp::socket socket, core::ConnectionLimiter::Slot slot) {
           on_accept(listener_settings, std::move(socket), std::move(slot));
         },
@@ -44,7 +44,10 @@ void Server::start() {
     const auto endpoint = listener->local_endpoint();
     const auto address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]"
                                                     : endpoint.address().to_string();
-    core::log::info("listening").str("protocol", "ftp").str("address", address + ":" + std::to_string(endpoint.port()));
+    core::log::info("listening")
+        .str("protocol", "ftp")
+        .str("address", address + ":" + std::to_string(endpoint.port()))
+        .flag("implicit_tls", listener->name() == "ftps-implicit");
     listener->start();
   }
 }

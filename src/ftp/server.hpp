@@ -16,7 +16,7 @@ class Server {
  public:
   Server(core::Runtime& runtime, const Settings& settings, const core::Limits& limits,
          std::function<std::shared_ptr<const auth::Realm>()> realm, HomeOpener open_home,
-         core::ConnectionLimiter& limiter);
+         core::ConnectionLimiter& limiter, std::shared_ptr<core::TlsServer> tls = nullptr);
 
   // Binds every listener; the error says which address failed.
   Result<void> open(std::string& failed_endpoint);

@@ -115,14 +115,14 @@ std::span<const Session::CommandSpec> Session::commands() {
     {"MLSD", &Session::cmd_mlsd, true, Arg::optional, "", "MLSD [<path>]"},
     {"MLST", &Session::cmd_mlst, true, Arg::optional, "MLST", "MLST [<path>]"},
     {"SITE", &Session::cmd_site, true, Arg::required, "", "SITE CHMOD <mode> <path> | SITE HELP"},
-    // Recognised but not offered: 502 (RFC 959). TLS commands are answered by the FTPS layer
-    // when it is configured.
+    // Recognised but not offered: 502 (RFC 959). The TLS commands answer 502 as well when
+    // TLS is not configured.
     {"ACCT", &Session::cmd_not_implemented, false, Arg::optional, "", "ACCT (not implemented)"},
     {"SMNT", &Session::cmd_not_implemented, false, Arg::optional, "", "SMNT (not implemented)"},
-    {"AUTH", &Session::cmd_not_implemented, false, Arg::optional, "", "AUTH (TLS not configured)"},
-    {"PBSZ", &Session::cmd_not_implemented, false, Arg::optional, "", "PBSZ (TLS not configured)"},
-    {"PROT", &Session::cmd_not_implemented, false, Arg::optional, "", "PROT (TLS not configured)"},
-    {"CCC", &Session::cmd_not_implemented, false, Arg::optional, "", "CCC (not implemented)"},
+    {"AUTH", &Session::cmd_auth, false, Arg::required, "AUTH TLS", "AUTH TLS", true},
+    {"PBSZ", &Session::cmd_pbsz, false, Arg::required, "PBSZ", "PBSZ 0", true},
+    {"PROT", &Session::cmd_prot, false, Arg::required, "PROT", "PROT P | C", true},
+    {"CCC", &Session::cmd_ccc, false, Arg::none, "", "CCC (refused)", true},
   };
   return table;
 }
@@ -190,7 +190,7 @@ void Session::close() {
   closed_ = true;
   transfer_.abort();
   data_.reset();
-  control_->close();
+  if (control_) control_->close();  // (null while a TLS handshake holds the stream)
   watchdog_timer_.cancel();
   command_ready_.notify();
   reader_wake_.notify();
@@ -206,6 +206,12 @@ awaitable<void> Session::run() {
   // a line is never silently cut short.
   const int on = 1;
   ::setsockopt(control_->native_handle(), SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+  if (listener_.implicit_tls) {
+    // Implicit FTPS: TLS before the greeting, and data channels protected from the start.
+    if (!context_.tls || !co_await secure_control()) co_return;
+    pbsz_ = true;
+    prot_private_ = true;
+  }
   co_await reply(220, context_.settings.banner);
   auto self = shared_from_this();
   asio::co_spawn(executor_, [self]() { return self->reader_loop(); }, asio::detached);
@@ -338,6 +344,16 @@ awaitable<void> Session::execute(QueuedLine line) {
     co_return;
   }
   const auto& command = parsed.command;
+  // The reader stopped after AUTH (see on_line); it resumes however AUTH ends, on the new
+  // stream if the handshake succeeded.
+  struct ResumeReader {
+    Session* session;
+    ~ResumeReader() {
+      if (session == nullptr) return;
+      session->reader_paused_ = false;
+      session->reader_wake_.notify();
+    }
+  } resume{command.verb == "AUTH" ? this : nullptr};
   const CommandSpec* spec = find_command(command.verb);
   if (spec == nullptr) {
     log::debug("command_unknown").unum("session", id_).str("verb", command.verb);
@@ -353,6 +369,10 @@ awaitable<void> Session::execute(QueuedLine line) {
     // RNTO must immediately follow RNFR.
     if (command.verb != "RNFR") rename_from_.reset();
   }
+  if (spec->tls_only && !context_.tls) {
+    co_await reply(502, "TLS is not configured on this server.");
+    co_return;
+  }
   if (spec->login_required && !logged_in()) {
     co_await reply(530, "Please login with USER and PASS.");
     co_return;
@@ -366,16 +386,12 @@ awaitable<void> Session::execute(QueuedLine line) {
     co_return;
   }
   co_await (this->*(spec->handler))(command.argument);
-  if (command.verb == "AUTH") {
-    reader_paused_ = false;
-    reader_wake_.notify();
-  }
 }
 
 // --- Output ------------------------------------------------------------------------------
 
 awaitable<void> Session::send(std::string text) {
-  if (closed_) co_return;
+  if (closed_ || !control_) co_return;
   output_ += text;
   if (output_.size() > max_pending_output) {
     log::warn("session_output_overflow").unum("session", id_).str("client", peer_.address().to_string());
@@ -423,7 +439,7 @@ awaitable<std::optional<vfs::Path>> Session::resolve(std::string_view argument) 
 }
 
 auth::Protocol Session::protocol() const {
-  return control_->secure() ? auth::Protocol::ftps : auth::Protocol::ftp;
+  return control_ && control_->secure() ? auth::Protocol::ftps : auth::Protocol::ftp;
 }
 
 void Session::log_out() {
@@ -446,8 +462,16 @@ awaitable<void> Session::cmd_user(const std::string& arg) {
     co_await reply(530, "Can't change to another user.");
     co_return;
   }
-  pending_user_ = arg;
   auto realm = context_.realm();
+  if (!control_->secure()) {
+    const auto account = realm->find(arg);
+    if (control_tls_required(account.get())) {
+      // SECURITY: refused before a password can be sent in cleartext.
+      co_await reply(530, "TLS required: use AUTH TLS before logging in.");
+      co_return;
+    }
+  }
+  pending_user_ = arg;
   if (realm->anonymous_enabled() && (arg == "anonymous" || arg == "ftp")) {
     co_await reply(331, "Anonymous login ok, send your e-mail address as password.");
   } else {
@@ -467,6 +491,10 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
   const std::string name = std::move(*pending_user_);
   pending_user_.reset();
   auto realm = context_.realm();
+  if (!control_->secure() && control_tls_required(realm->find(name).get())) {
+    co_await reply(530, "TLS required: use AUTH TLS before logging in.");
+    co_return;
+  }
   const auto proto = protocol();
   const std::string& password = arg;
   // Checking the password and opening the home are one worker task: one round trip per login.
@@ -556,7 +584,7 @@ awaitable<void> Session::cmd_syst(const std::string&) { co_await reply(215, "UNI
 awaitable<void> Session::cmd_feat(const std::string&) {
   std::vector<std::string> features;
   for (const auto& spec : commands()) {
-    if (spec.feature.empty()) continue;
+    if (spec.feature.empty() || (spec.tls_only && !context_.tls)) continue;
     if (spec.verb == "MLST") {
       features.push_back("MLST " + facts_.describe(true));
     } else {
@@ -600,7 +628,7 @@ awaitable<void> Session::cmd_help(const std::string& arg) {
   std::vector<std::string> lines;
   std::string line;
   for (const auto& spec : commands()) {
-    if (spec.handler == &Session::cmd_not_implemented) continue;
+    if (spec.handler == &Session::cmd_not_implemented || (spec.tls_only && !context_.tls)) continue;
     line += spec.verb;
     line += ' ';
     if (line.size() > 60) {
@@ -961,6 +989,11 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     co_await reply(425, "Use PORT or PASV first.");
     co_return;
   }
+  if (!prot_private_ && data_tls_required()) {
+    data_.reset();
+    co_await reply(521, "Data connections must be protected: use PROT P.");
+    co_return;
+  }
   if (!upload) {
     // Downloads: a missing file is reported before any data connection is made.
     auto opened = co_await offload(open);
@@ -971,7 +1004,7 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     file = std::move(*opened);
   }
-  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
+  auto stream = co_await open_data_connection();
   if (!stream || transfer_.requested.load()) {
     if (file) co_await offload([&] { return file->close(); });
     if (!transfer_.requested.load()) {
@@ -1117,6 +1150,141 @@ awaitable<void> Session::cmd_abor(const std::string&) {
   co_await reply(225, "No transfer to abort.");
 }
 
+// --- FTPS (RFC 4217) ---------------------------------------------------------------------
+
+bool Session::control_tls_required(const auth::User* user) const {
+  if (!context_.tls) return false;
+  if (user != nullptr && user->tls.control_required) return *user->tls.control_required;
+  const auto policy = listener_.tls_control.value_or(context_.settings.tls_control);
+  return policy == TlsPolicy::required;
+}
+
+bool Session::data_tls_required() const {
+  if (!context_.tls) return false;
+  if (user_ && user_->tls.data_required) return *user_->tls.data_required;
+  const auto policy = listener_.tls_data.value_or(context_.settings.tls_data);
+  return policy == TlsPolicy::required;
+}
+
+bool Session::session_reuse_required() const {
+  if (user_ && user_->tls.session_reuse_required) return *user_->tls.session_reuse_required;
+  return context_.settings.tls_session_reuse;
+}
+
+awaitable<bool> Session::secure_control() {
+  // While the handshake owns the stream, control_ is null: replies are dropped and close()
+  // leaves it alone. The handshake is bounded by the login grace time.
+  auto secured = co_await context_.tls->secure_control(std::move(control_), context_.limits.login_timeout);
+  if (!secured) {
+    log::warn("tls_failed")
+        .unum("session", id_)
+        .str("client", peer_.address().to_string())
+        .str("channel", "control")
+        .str("error", secured.error().message());
+    close();
+    co_return false;
+  }
+  control_ = std::move(*secured);
+  if (closed_) {
+    control_->close();
+    co_return false;
+  }
+  const auto* info = control_->tls();
+  log::info("tls")
+      .unum("session", id_)
+      .str("client", peer_.address().to_string())
+      .str("channel", "control")
+      .str("version", info ? std::string_view(info->version) : std::string_view())
+      .str("cipher", info ? std::string_view(info->cipher) : std::string_view())
+      .str("client_certificate", info ? std::string_view(info->client_subject) : std::string_view());
+  co_return true;
+}
+
+awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::open_data_connection() {
+  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
+  if (!stream || !prot_private_) co_return stream;
+  const bool reuse = session_reuse_required();
+  auto secured = co_await context_.tls->secure_data(std::move(*stream), *control_, reuse,
+                                                    context_.limits.data_connect_timeout);
+  if (!secured) {
+    // SECURITY: a data connection that does not resume this control connection's TLS session
+    // may belong to someone else; it is refused before any file is opened or truncated.
+    log::warn("tls_failed")
+        .unum("session", id_)
+        .str("client", peer_.address().to_string())
+        .str("channel", "data")
+        .str("error", secured.error().message());
+    co_return secured.error();
+  }
+  if (!reuse) {
+    const auto* info = (*secured)->tls();
+    log::info("tls_session_reuse_exempt")
+        .unum("session", id_)
+        .str("user", user_ ? std::string_view(user_->name) : std::string_view())
+        .flag("reused", info != nullptr && info->session_reused);
+  }
+  co_return std::move(*secured);
+}
+
+awaitable<void> Session::cmd_auth(const std::string& arg) {
+  const auto mechanism = upper(arg);
+  if (control_->secure()) {
+    co_await reply(503, "Already using TLS.");
+    co_return;
+  }
+  if (mechanism != "TLS" && mechanism != "SSL" && mechanism != "TLS-C" && mechanism != "TLS-P") {
+    co_await reply(504, "AUTH mechanism not supported; use AUTH TLS.");
+    co_return;
+  }
+  co_await reply(234, "AUTH TLS successful.");
+  if (!output_.empty()) {  // the 234 must be on the wire before the handshake starts
+    close();
+    co_return;
+  }
+  if (!co_await secure_control()) co_return;
+  // RFC 4217 section 4: the new security state starts a fresh login.
+  log_out();
+  pbsz_ = false;
+  prot_private_ = false;
+}
+
+awaitable<void> Session::cmd_pbsz(const std::string&) {
+  if (!control_->secure()) {
+    co_await reply(503, "PBSZ needs AUTH TLS first.");
+    co_return;
+  }
+  pbsz_ = true;
+  co_await reply(200, "PBSZ=0");
+}
+
+awaitable<void> Session::cmd_prot(const std::string& arg) {
+  if (!control_->secure() || !pbsz_) {
+    co_await reply(503, "PROT needs AUTH TLS and PBSZ first.");
+    co_return;
+  }
+  const auto level = upper(arg);
+  if (level == "P") {
+    prot_private_ = true;
+    co_await reply(200, "Protection level set to Private.");
+  } else if (level == "C") {
+    if (data_tls_required()) {
+      co_await reply(534, "PROT C refused: data connections must be protected.");
+      co_return;
+    }
+    prot_private_ = false;
+    co_await reply(200, "Protection level set to Clear.");
+  } else if (level == "S" || level == "E") {
+    co_await reply(536, "PROT S and E are not supported; use PROT P.");
+  } else {
+    co_await reply(504, "Unknown protection level.");
+  }
+}
+
+awaitable<void> Session::cmd_ccc(const std::string&) {
+  // SECURITY: dropping to cleartext mid-session would expose every later command.
+  co_await reply(534, "CCC refused: the control connection stays protected.");
+}
+
 // --- Listings ----------------------------------------------------------------------------
 
 Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool machine) const {
@@ -1167,7 +1335,7 @@ Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool
 
 awaitable<void> Session::send_listing(std::string text, std::string_view what) {
   TransferScope scope(*this);
-  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
+  auto stream = co_await open_data_connection();
   if (!stream) {
     co_await reply(transfer_.requested.load() ? 426 : 425, "Cannot open data connection.");
     co_return;
@@ -1189,6 +1357,11 @@ awaitable<void> Session::send_listing(std::string text, std::string_view what) {
 awaitable<void> Session::list_command(const std::string& arg, bool names_only, bool machine) {
   if (!data_.configured()) {
     co_await reply(425, "Use PORT or PASV first.");
+    co_return;
+  }
+  if (!prot_private_ && data_tls_required()) {
+    data_.reset();
+    co_await reply(521, "Data connections must be protected: use PROT P.");
     co_return;
   }
   const auto target = machine ? std::string_view(arg) : strip_list_options(arg);

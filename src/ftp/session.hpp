@@ -24,6 +24,7 @@
 #include "core/byte_stream.hpp"
 #include "core/limits.hpp"
 #include "core/offload.hpp"
+#include "core/tls.hpp"
 #include "core/line_reader.hpp"
 #include "core/listener.hpp"
 #include "ftp/data_channel.hpp"
@@ -45,6 +46,8 @@ struct SessionContext {
   std::function<std::shared_ptr<const auth::Realm>()> realm;
   asio::thread_pool& workers;
   HomeOpener open_home;
+  // FTPS: nullptr when ftp.tls is not configured (AUTH, PBSZ and PROT then answer 502).
+  std::shared_ptr<core::TlsServer> tls;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -66,6 +69,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Arg arg;
     std::string_view feature;  // FEAT line, if the command is an extension
     std::string_view syntax;   // HELP text
+    bool tls_only = false;     // offered only when TLS is configured
   };
 
  private:
@@ -196,6 +200,20 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> cmd_site(const std::string& arg);
   awaitable<void> cmd_host(const std::string& arg);
   awaitable<void> cmd_not_implemented(const std::string& arg);
+  awaitable<void> cmd_auth(const std::string& arg);
+  awaitable<void> cmd_pbsz(const std::string& arg);
+  awaitable<void> cmd_prot(const std::string& arg);
+  awaitable<void> cmd_ccc(const std::string& arg);
+
+  // FTPS policy: the user's override, else the listener's, else the front-end's.
+  bool control_tls_required(const auth::User* user) const;
+  bool data_tls_required() const;
+  bool session_reuse_required() const;
+  // Replaces the control stream with a TLS one (AUTH TLS, implicit listeners); false: the
+  // handshake failed and the session is over.
+  awaitable<bool> secure_control();
+  // Accepts or connects the data connection, and protects it when PROT P is in effect.
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> open_data_connection();
 
   awaitable<void> start_upload(TransferKind kind, const std::string& arg);
   awaitable<void> set_active(std::optional<tcp::endpoint> target);
@@ -233,6 +251,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<auth::AuthorizedFilesystem> fs_;
   unsigned login_failures_ = 0;
   bool host_given_ = false;
+  bool pbsz_ = false;          // PBSZ 0 received on a protected control connection
+  bool prot_private_ = false;  // PROT P: data connections are TLS-protected
 
   // Command state.
   vfs::Path cwd_;

@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/runtime.hpp"
 #include "ftp/server.hpp"
+#include "ftps/tls_server.hpp"
 #include "server/config.hpp"
 #include "vfs/local_fs.hpp"
 
@@ -85,11 +86,19 @@ int command_passwd(int argc, char** argv) {
 
 server::Config load(const std::string& path) { return server::load_config(path); }
 
+// The FTPS server for a config, or an error naming the file that failed.
+Result<std::shared_ptr<core::TlsServer>> make_ftp_tls(const server::Config& config, std::string& detail) {
+  if (!config.ftp_tls) return std::shared_ptr<core::TlsServer>();
+  return ftps::make_tls_server(*config.ftp_tls, detail);
+}
+
 int command_check(int argc, char** argv) {
   const auto path = option_value(argc, argv, "--config");
   if (!path) return fail("check needs --config FILE", 2);
   try {
     const auto config = load(*path);
+    std::string detail;
+    if (auto tls = make_ftp_tls(config, detail); !tls) return fail(config.source + ": ftp.tls: " + detail, 2);
     std::cout << *path << ": ok (" << config.users.size() << " user(s)"
               << (config.anonymous ? ", anonymous enabled" : "")
               << (config.ftp ? ", ftp on " + std::to_string(config.ftp->listeners.size()) + " listener(s)" : "")
@@ -134,10 +143,25 @@ int command_run(int argc, char** argv) {
     return std::shared_ptr<vfs::Filesystem>(std::move(*fs));
   };
 
+  std::string tls_detail;
+  auto ftp_tls = make_ftp_tls(config, tls_detail);
+  if (!ftp_tls) return fail(config.source + ": ftp.tls: " + tls_detail);
+  if (*ftp_tls) {
+    // SIGHUP: new certificates and keys for new connections; sessions in flight keep theirs.
+    runtime.on_signal(SIGHUP, [tls = *ftp_tls] {
+      if (auto reloaded = tls->reload(); reloaded) {
+        core::log::info("tls_reloaded").str("protocol", "ftp");
+      } else {
+        core::log::error("tls_reload_failed").str("protocol", "ftp").str("error", reloaded.error().message());
+      }
+    });
+  }
+
   std::unique_ptr<ftp::Server> ftp_server;
   if (config.ftp) {
     if (config.ftp->listeners.empty()) return fail(config.source + ": ftp.listen: no listen address");
-    ftp_server = std::make_unique<ftp::Server>(runtime, *config.ftp, config.limits, realm_source, open_home, limiter);
+    ftp_server = std::make_unique<ftp::Server>(runtime, *config.ftp, config.limits, realm_source, open_home,
+                                               limiter, *ftp_tls);
     std::string where;
     if (auto opened = ftp_server->open(where); !opened) {
       return fail("cannot listen on " + where + " (ftp): " + opened.error().message());

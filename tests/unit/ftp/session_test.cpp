@@ -65,7 +65,8 @@ class FtpSessionTest : public ::testing::Test {
           auto root = vfs::LocalFilesystem::open_root(u.home);
           if (!root) return root.error();
           return std::shared_ptr<vfs::Filesystem>(std::move(*root));
-        }});
+        },
+        nullptr});
 
     // Loopback pair: the acceptor is only used for this one connection.
     tcp::acceptor acceptor(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
