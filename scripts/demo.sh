@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds filegate (Release) and runs it in the foreground on a demo configuration:
-# FTP on 127.0.0.1:2121, a user "demo" whose home is demo/files/demo, and anonymous read-only
-# access to demo/files/public. The demo password is generated and printed on the first run only;
-# only its hash is stored (demo/filegate.yaml). Delete demo/ to start again.
+# FTP and explicit FTPS (AUTH TLS) on 127.0.0.1:2121, implicit FTPS on 127.0.0.1:2990, a user
+# "demo" whose home is demo/files/demo, and anonymous read-only access to demo/files/public.
+# The demo password and a self-signed certificate are generated on the first run only; the
+# password is printed once and only its hash is stored (demo/filegate.yaml). Delete demo/ to
+# start again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -10,8 +12,15 @@ cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFILEGATE_TESTS
 cmake --build build/release --target filegate -j "$(nproc)"
 bin=build/release/src/filegate
 
-mkdir -p demo/files/demo demo/files/public
-chmod 700 demo
+mkdir -p demo/files/demo demo/files/public demo/tls
+chmod 700 demo demo/tls
+if [ ! -f demo/tls/server.pem ]; then
+  # Self-signed, for the demo only: ECDSA P-256, valid for 127.0.0.1, ::1 and localhost.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+    -subj "/CN=filegate demo" -addext "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost" \
+    -keyout demo/tls/server.key -out demo/tls/server.pem 2>/dev/null
+  chmod 600 demo/tls/server.key
+fi
 if [ ! -f demo/filegate.yaml ]; then
   password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
   hash=$(printf '%s\n' "$password" | "$bin" passwd)
@@ -20,8 +29,17 @@ if [ ! -f demo/filegate.yaml ]; then
 # Demo configuration written by scripts/demo.sh. See docs/configuration.md.
 log: {level: info}
 ftp:
-  listen: ["127.0.0.1:2121", "[::1]:2121"]
+  listen:
+    - "127.0.0.1:2121"                                  # FTP, and FTPS with AUTH TLS
+    - "[::1]:2121"
+    - {address: "127.0.0.1:2990", implicit_tls: true}   # implicit FTPS
   passive_ports: "50000-50100"
+  tls:
+    certificate: tls/server.pem
+    private_key: tls/server.key
+    # The demo also serves plain FTP; a production server keeps the defaults (required).
+    control: optional
+    data: optional
 users:
   - name: demo
     password_hash: "$hash"
@@ -40,10 +58,13 @@ YAML
 MSG
 fi
 cat <<MSG
-  filegate is starting on 127.0.0.1:2121 (FTP). Try, from another terminal:
+  filegate is starting: FTP and FTPS (AUTH TLS) on 127.0.0.1:2121, implicit FTPS on 127.0.0.1:2990.
+  Try, from another terminal:
     curl -T README.md ftp://demo:PASSWORD@127.0.0.1:2121/
     curl ftp://demo:PASSWORD@127.0.0.1:2121/
-    lftp -u demo -p 2121 127.0.0.1
+    curl --ssl-reqd --cacert demo/tls/server.pem ftp://demo:PASSWORD@127.0.0.1:2121/
+    curl --cacert demo/tls/server.pem ftps://demo:PASSWORD@127.0.0.1:2990/
+    lftp -u demo -p 2121 -e "set ssl:ca-file demo/tls/server.pem; set ftp:ssl-force true" 127.0.0.1
     curl ftp://127.0.0.1:2121/README.txt          (anonymous, read-only)
   Stop with Ctrl-C.
 
