@@ -46,6 +46,7 @@ std::string take_openssl_reason() {
   const unsigned long code = ERR_get_error();
   ERR_clear_error();
   if (code == 0) return "unknown error";
+  if (ERR_SYSTEM_ERROR(code)) return std::strerror(static_cast<int>(ERR_GET_REASON(code)));
   if (const char* reason = ERR_reason_error_string(code)) return reason;
   char text[256];
   ERR_error_string_n(code, text, sizeof text);
@@ -71,7 +72,14 @@ class TlsStream final : public core::ByteStream {
   }
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
-  ~TlsStream() override { SSL_free(ssl_); }
+  ~TlsStream() override {
+    // SECURITY: OpenSSL drops the session of a connection freed without close_notify from the
+    // cache. A data connection cut short (ABOR, a client reset, a truncated upload) must not
+    // end its control connection's TLS 1.2 session, or every later data connection would fail
+    // session_not_reused; only a TLS protocol error (bad record MAC ...) forgets it.
+    if (!protocol_error_) SSL_set_shutdown(ssl_, SSL_get_shutdown(ssl_) | SSL_SENT_SHUTDOWN);
+    SSL_free(ssl_);
+  }
 
   std::size_t read_some(std::span<std::byte> buffer, error_code& ec) override;
   std::size_t write_some(std::span<const std::byte> buffer, error_code& ec) override;
@@ -107,6 +115,7 @@ class TlsStream final : public core::ByteStream {
   Token token_;
   Readiness wants_ = Readiness::read;
   bool failed_ = false;  // a fatal TLS error: SSL_shutdown must not be called
+  bool protocol_error_ = false;  // the peer broke the TLS protocol: forget the session
   core::TlsInfo info_;
 };
 
@@ -179,6 +188,7 @@ error_code TlsStream::map_error(int ret, int saved_errno) {
         ERR_clear_error();
         return TlsErrc::truncated;
       }
+      protocol_error_ = true;
       core::log::warn("tls_stream_error").str("reason", take_openssl_reason());
       return error_code(EPROTO, boost::system::system_category());
     }
@@ -293,6 +303,7 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
       direction = Readiness::write;
     } else if (err != SSL_ERROR_WANT_READ) {
       failed_ = true;
+      protocol_error_ = true;
       std::string reason;
       if (ERR_peek_error() != 0) {
         reason = take_openssl_reason();

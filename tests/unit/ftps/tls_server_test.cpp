@@ -1,0 +1,486 @@
+#include "ftps/tls_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tls_test_util.hpp"
+
+namespace filegate::ftps {
+namespace {
+
+using namespace tlstest;
+using core::TlsErrc;
+
+ClientOptions versions(int min, int max, bool no_ticket = false) {
+  ClientOptions o;
+  o.min_version = min;
+  o.max_version = max;
+  o.no_ticket = no_ticket;
+  return o;
+}
+
+class TlsServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { pki_ = new Pki(); }
+  static void TearDownTestSuite() {
+    delete pki_;
+    pki_ = nullptr;
+  }
+
+  static TlsSettings settings() {
+    TlsSettings s;
+    s.certificate_file = pki_->path("server.pem");
+    s.private_key_file = pki_->path("server.key");
+    return s;
+  }
+  static std::shared_ptr<core::TlsServer> make(const TlsSettings& s) {
+    std::string detail;
+    auto server = make_tls_server(s, detail);
+    EXPECT_TRUE(server) << detail;
+    return server ? *server : nullptr;
+  }
+
+  // A control connection: handshake, then one byte from the server so that the client has
+  // processed the TLS 1.3 NewSessionTickets that precede it.
+  std::unique_ptr<core::ByteStream> control(core::TlsServer& server, Client& client) {
+    auto accepted = harness_.accept_control(server);
+    EXPECT_TRUE(client.handshake());
+    auto result = accepted.get();
+    EXPECT_TRUE(result) << result.error().message();
+    if (!result) return nullptr;
+    EXPECT_FALSE(harness_.write(**result, "R"));
+    EXPECT_EQ(client.read(1), "R");
+    return std::move(*result);
+  }
+
+  // A data connection offering `session`; returns the server's result.
+  StreamResult data(core::TlsServer& server, core::ByteStream& control, const ClientContext& ctx,
+                    SSL_SESSION* session, bool require_reuse, std::unique_ptr<Client>* keep = nullptr) {
+    auto accepted = harness_.accept_data(server, control, require_reuse);
+    auto client = std::make_unique<Client>(ctx, harness_.port(), session);
+    client->handshake();
+    auto result = accepted.get();
+    if (keep != nullptr) *keep = std::move(client);
+    return result;
+  }
+
+  static Pki* pki_;
+  Harness harness_;
+};
+
+Pki* TlsServerTest::pki_ = nullptr;
+
+TEST_F(TlsServerTest, HandshakeAndEchoBothWays) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto stream = control(*server, client);
+  ASSERT_TRUE(stream);
+  ASSERT_NE(stream->tls(), nullptr);
+  EXPECT_TRUE(stream->secure());
+  EXPECT_FALSE(stream->zero_copy());
+  EXPECT_EQ(stream->tls()->version, "TLSv1.3");
+  EXPECT_EQ(stream->tls()->cipher, "TLS_AES_128_GCM_SHA256");
+  EXPECT_FALSE(stream->tls()->session_reused);
+  EXPECT_FALSE(stream->tls()->client_verified);
+  EXPECT_EQ(client.server_cn(), "filegate-server");
+
+  client.write("ping");
+  auto [got, ec] = harness_.read(*stream, 4);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(got, "ping");
+  EXPECT_FALSE(harness_.write(*stream, "pong"));
+  EXPECT_EQ(client.read(4), "pong");
+
+  // Bulk both ways: partial writes and would_block on the server side.
+  std::string big(1 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + (i >> 9));
+  std::string received;
+  std::thread reader([&] { received = client.read(big.size()); });
+  EXPECT_FALSE(harness_.write(*stream, big));
+  reader.join();
+  EXPECT_TRUE(received == big);
+  std::thread writer([&] { client.write(big); });
+  auto [up, up_ec] = harness_.read(*stream, big.size());
+  writer.join();
+  EXPECT_FALSE(up_ec) << up_ec.message();
+  EXPECT_TRUE(up == big);
+}
+
+TEST_F(TlsServerTest, CloseNotifyIsEndOfStreamAndShutdownSendsOurs) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto stream = control(*server, client);
+  ASSERT_TRUE(stream);
+  client.write("last");
+  client.close_notify();
+  auto [got, ec] = harness_.read(*stream, 100);
+  EXPECT_EQ(got, "last");
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_FALSE(harness_.shutdown(*stream));
+  EXPECT_EQ(client.read_error(), SSL_ERROR_ZERO_RETURN);
+}
+
+TEST_F(TlsServerTest, TcpCloseWithoutCloseNotifyIsTruncated) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto stream = control(*server, client);
+  ASSERT_TRUE(stream);
+  client.write("partial upload");
+  client.close_tcp();
+  auto [got, ec] = harness_.read(*stream, 1000);
+  EXPECT_EQ(got, "partial upload");
+  EXPECT_EQ(ec, make_error_code(TlsErrc::truncated)) << ec.message();
+}
+
+TEST_F(TlsServerTest, HandshakeTimesOut) {
+  auto server = make(settings());
+  auto accepted = harness_.accept_control(*server, std::chrono::seconds(1));
+  ClientContext ctx;
+  Client client(ctx, harness_.port());  // connects but never says hello
+  auto result = accepted.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error(), asio::error::timed_out);
+}
+
+TEST_F(TlsServerTest, Tls13DataConnectionResumesControlSession) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  SessionPtr session(client.session());
+  std::unique_ptr<Client> data_client;
+  auto result = data(*server, *ctrl, ctx, session.get(), true, &data_client);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE((*result)->tls()->session_reused);
+  EXPECT_EQ((*result)->tls()->version, "TLSv1.3");
+  EXPECT_TRUE(data_client->reused());
+  // Data moves over it.
+  EXPECT_FALSE(harness_.write(**result, "file"));
+  EXPECT_EQ(data_client->read(4), "file");
+}
+
+TEST_F(TlsServerTest, DataConnectionWithoutSessionIsRefused) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  auto refused = data(*server, *ctrl, ctx, nullptr, true);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), make_error_code(TlsErrc::session_not_reused));
+  // Without require_reuse the same handshake is accepted and says what happened.
+  auto allowed = data(*server, *ctrl, ctx, nullptr, false);
+  ASSERT_TRUE(allowed) << allowed.error().message();
+  EXPECT_FALSE((*allowed)->tls()->session_reused);
+}
+
+TEST_F(TlsServerTest, TicketFromAnotherControlConnectionIsRefused) {
+  auto server = make(settings());
+  ClientContext victim_ctx;
+  ClientContext attacker_ctx;
+  Client victim(victim_ctx, harness_.port());
+  auto victim_ctrl = control(*server, victim);
+  ASSERT_TRUE(victim_ctrl);
+  Client attacker(attacker_ctx, harness_.port());
+  auto attacker_ctrl = control(*server, attacker);
+  ASSERT_TRUE(attacker_ctrl);
+  // The attacker races to the victim's data port with a valid ticket of its own.
+  SessionPtr attacker_session(attacker.session());
+  std::unique_ptr<Client> data_client;
+  auto result = data(*server, *victim_ctrl, attacker_ctx, attacker_session.get(), true, &data_client);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error(), make_error_code(TlsErrc::session_not_reused));
+  EXPECT_TRUE(data_client->reused());  // TLS-wise it resumed; the binding is what failed
+  // The attacker's own ticket still works for the attacker's own data connection.
+  auto own = data(*server, *attacker_ctrl, attacker_ctx, attacker_session.get(), true);
+  EXPECT_TRUE(own) << own.error().message();
+}
+
+TEST_F(TlsServerTest, Tls12SessionIdResumptionIsAccepted) {
+  auto server = make(settings());
+  ClientContext ctx(versions(0, TLS1_2_VERSION, true));
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  EXPECT_EQ(ctrl->tls()->version, "TLSv1.2");
+  EXPECT_EQ(ctrl->tls()->cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  SessionPtr session(client.session());
+  unsigned int id_length = 0;
+  SSL_SESSION_get_id(session.get(), &id_length);
+  EXPECT_GT(id_length, 0u);
+  EXPECT_EQ(SSL_SESSION_has_ticket(session.get()), 0);
+  // The same id serves every data connection, also after one was dropped without close_notify
+  // (each iteration frees both ends without it).
+  for (int i = 0; i < 3; ++i) {
+    std::unique_ptr<Client> data_client;
+    auto result = data(*server, *ctrl, ctx, session.get(), true, &data_client);
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_TRUE(data_client->reused());
+    EXPECT_TRUE((*result)->tls()->session_reused);
+    EXPECT_EQ((*result)->tls()->version, "TLSv1.2");
+  }
+  // Another TLS 1.2 control connection's session id is refused.
+  ClientContext other_ctx(versions(0, TLS1_2_VERSION, true));
+  Client other(other_ctx, harness_.port());
+  auto other_ctrl = control(*server, other);
+  ASSERT_TRUE(other_ctrl);
+  auto refused = data(*server, *other_ctrl, ctx, session.get(), true);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), make_error_code(TlsErrc::session_not_reused));
+}
+
+TEST_F(TlsServerTest, Tls12TicketResumptionIsAccepted) {
+  auto server = make(settings());
+  ClientContext ctx(versions(0, TLS1_2_VERSION));
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  SessionPtr session(client.session());
+  auto result = data(*server, *ctrl, ctx, session.get(), true);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE((*result)->tls()->session_reused);
+}
+
+TEST_F(TlsServerTest, TicketIssuedOnDataConnectionKeepsLongSessionWorking) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  SessionPtr first(client.session());
+  std::unique_ptr<Client> data1;
+  auto result1 = data(*server, *ctrl, ctx, first.get(), true, &data1);
+  ASSERT_TRUE(result1) << result1.error().message();
+  EXPECT_FALSE(harness_.write(**result1, "x"));
+  EXPECT_EQ(data1->read(1), "x");  // processes the tickets issued on the data connection
+  SessionPtr second(data1->session());
+  ASSERT_NE(second.get(), first.get());
+  const unsigned char* ticket1 = nullptr;
+  const unsigned char* ticket2 = nullptr;
+  std::size_t len1 = 0, len2 = 0;
+  SSL_SESSION_get0_ticket(first.get(), &ticket1, &len1);
+  SSL_SESSION_get0_ticket(second.get(), &ticket2, &len2);
+  ASSERT_GT(len2, 0u);
+  EXPECT_FALSE(len1 == len2 && std::equal(ticket1, ticket1 + len1, ticket2));
+  auto result2 = data(*server, *ctrl, ctx, second.get(), true);
+  ASSERT_TRUE(result2) << result2.error().message();
+  EXPECT_TRUE((*result2)->tls()->session_reused);
+}
+
+TEST_F(TlsServerTest, UnverifiedDataConnectionDoesNotLaunderTickets) {
+  // Without require_reuse a fresh handshake on a data connection is allowed, but the tickets it
+  // gets must not pass a later require_reuse check for that control connection.
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  ClientContext stranger_ctx;
+  std::unique_ptr<Client> stranger;
+  auto loose = data(*server, *ctrl, stranger_ctx, nullptr, false, &stranger);
+  ASSERT_TRUE(loose) << loose.error().message();
+  EXPECT_FALSE(harness_.write(**loose, "x"));
+  EXPECT_EQ(stranger->read(1), "x");
+  SessionPtr laundered(stranger->session());
+  auto result = data(*server, *ctrl, stranger_ctx, laundered.get(), true);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error(), make_error_code(TlsErrc::session_not_reused));
+}
+
+TEST_F(TlsServerTest, SecureDataNeedsTlsControl) {
+  auto server = make(settings());
+  core::TcpStream plain_control(tcp::socket(harness_.io()));
+  auto accepted = harness_.accept_data(*server, plain_control, true);
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto result = accepted.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error(), make_error_code(TlsErrc::not_secure));
+}
+
+TEST_F(TlsServerTest, Tls11ClientIsRefused) {
+  auto server = make(settings());
+  ClientContext ctx(versions(TLS1_1_VERSION, TLS1_1_VERSION));
+  auto accepted = harness_.accept_control(*server);
+  Client client(ctx, harness_.port());
+  EXPECT_FALSE(client.handshake());
+  auto result = accepted.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error(), make_error_code(TlsErrc::handshake_failed));
+}
+
+TEST_F(TlsServerTest, MinVersionTls13RefusesTls12Client) {
+  auto s = settings();
+  s.min_version = "TLSv1.3";
+  auto server = make(s);
+  ClientContext ctx(versions(0, TLS1_2_VERSION));
+  auto accepted = harness_.accept_control(*server);
+  Client client(ctx, harness_.port());
+  EXPECT_FALSE(client.handshake());
+  auto result = accepted.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error(), make_error_code(TlsErrc::handshake_failed));
+}
+
+class MutualTlsTest : public TlsServerTest {
+ protected:
+  StreamResult connect(core::TlsServer& server, const ClientOptions& options) {
+    ClientContext ctx(options);
+    auto accepted = harness_.accept_control(server);
+    Client client(ctx, harness_.port());
+    client.handshake();
+    auto result = accepted.get();
+    if (result) {
+      EXPECT_FALSE(harness_.write(**result, "R"));
+      EXPECT_EQ(client.read(1), "R");
+    }
+    return result;
+  }
+  ClientOptions with(const std::string& name) {
+    ClientOptions o;
+    o.cert_file = pki_->path(name + ".pem");
+    o.key_file = pki_->path(name + ".key");
+    return o;
+  }
+};
+
+TEST_F(MutualTlsTest, CertificateFromCaIsVerified) {
+  auto s = settings();
+  s.client_ca_file = pki_->path("ca.pem");
+  s.require_client_certificate = true;
+  auto server = make(s);
+  for (int max : {0, TLS1_2_VERSION}) {
+    auto options = with("client");
+    options.max_version = max;
+    auto result = connect(*server, options);
+    ASSERT_TRUE(result) << result.error().message();
+    const core::TlsInfo* info = (*result)->tls();
+    EXPECT_TRUE(info->client_verified);
+    EXPECT_EQ(info->client_common_name, "alice");
+    EXPECT_EQ(info->client_subject, "CN=alice,O=filegate test");
+  }
+}
+
+TEST_F(MutualTlsTest, UnrelatedOrMissingCertificateRefusedWhenRequired) {
+  auto s = settings();
+  s.client_ca_file = pki_->path("ca.pem");
+  s.require_client_certificate = true;
+  auto server = make(s);
+  auto rogue = connect(*server, with("rogue"));
+  ASSERT_FALSE(rogue);
+  EXPECT_EQ(rogue.error(), make_error_code(TlsErrc::handshake_failed));
+  auto none = connect(*server, ClientOptions{});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error(), make_error_code(TlsErrc::handshake_failed));
+}
+
+TEST_F(MutualTlsTest, MissingCertificateAcceptedWhenOptional) {
+  auto s = settings();
+  s.client_ca_file = pki_->path("ca.pem");
+  auto server = make(s);
+  auto none = connect(*server, ClientOptions{});
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_FALSE((*none)->tls()->client_verified);
+  EXPECT_TRUE((*none)->tls()->client_common_name.empty());
+  auto alice = connect(*server, with("client"));
+  ASSERT_TRUE(alice) << alice.error().message();
+  EXPECT_TRUE((*alice)->tls()->client_verified);
+  EXPECT_EQ((*alice)->tls()->client_common_name, "alice");
+}
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+}
+
+TEST_F(TlsServerTest, ReloadServesNewCertificateToNewConnectionsOnly) {
+  auto s = settings();
+  s.certificate_file = pki_->path("reload.pem");
+  s.private_key_file = pki_->path("reload.key");
+  copy_file(pki_->path("server.pem"), s.certificate_file);
+  copy_file(pki_->path("server.key"), s.private_key_file);
+  auto server = make(s);
+  ClientContext ctx;
+  Client old_client(ctx, harness_.port());
+  auto old_ctrl = control(*server, old_client);
+  ASSERT_TRUE(old_ctrl);
+  SessionPtr old_session(old_client.session());
+  EXPECT_EQ(old_client.server_cn(), "filegate-server");
+
+  copy_file(pki_->path("server2.pem"), s.certificate_file);
+  copy_file(pki_->path("server2.key"), s.private_key_file);
+  ASSERT_TRUE(server->reload());
+
+  Client new_client(ctx, harness_.port());
+  auto new_ctrl = control(*server, new_client);
+  ASSERT_TRUE(new_ctrl);
+  EXPECT_EQ(new_client.server_cn(), "filegate-server-2");
+
+  // The established connection keeps working, and its data connections still resume its
+  // session (they are made from the context it was made from).
+  old_client.write("still here");
+  auto [got, ec] = harness_.read(*old_ctrl, 10);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(got, "still here");
+  auto result = data(*server, *old_ctrl, ctx, old_session.get(), true);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE((*result)->tls()->session_reused);
+
+  // A broken file on reload keeps the current configuration.
+  std::ofstream(s.certificate_file, std::ios::trunc) << "not a certificate\n";
+  EXPECT_FALSE(server->reload());
+  Client third(ctx, harness_.port());
+  auto third_ctrl = control(*server, third);
+  ASSERT_TRUE(third_ctrl);
+  EXPECT_EQ(third.server_cn(), "filegate-server-2");
+}
+
+TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
+  std::string detail;
+  auto s = settings();
+  s.certificate_file = pki_->path("missing.pem");
+  auto missing = make_tls_server(s, detail);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(detail, "certificate " + s.certificate_file + ": No such file or directory");
+
+  s = settings();
+  s.private_key_file = pki_->path("client.key");
+  detail.clear();
+  EXPECT_FALSE(make_tls_server(s, detail));
+  EXPECT_EQ(detail.rfind("private key " + s.private_key_file, 0), 0u) << detail;
+  EXPECT_NE(detail.find("mismatch"), std::string::npos) << detail;
+
+  s = settings();
+  s.ciphers = "NO-SUCH-CIPHER";
+  detail.clear();
+  EXPECT_FALSE(make_tls_server(s, detail));
+  EXPECT_EQ(detail, "ciphers: no cipher match");
+
+  s = settings();
+  s.ciphersuites = "TLS_NOPE";
+  detail.clear();
+  EXPECT_FALSE(make_tls_server(s, detail));
+  EXPECT_EQ(detail.rfind("ciphersuites: ", 0), 0u) << detail;
+
+  s = settings();
+  s.min_version = "TLSv1.1";
+  detail.clear();
+  EXPECT_FALSE(make_tls_server(s, detail));
+  EXPECT_EQ(detail.rfind("min_version", 0), 0u) << detail;
+
+  s = settings();
+  s.client_ca_file = pki_->path("missing-ca.pem");
+  detail.clear();
+  EXPECT_FALSE(make_tls_server(s, detail));
+  EXPECT_EQ(detail.rfind("client CA ", 0), 0u) << detail;
+
+  detail.clear();
+  EXPECT_TRUE(make_tls_server(settings(), detail)) << detail;
+}
+
+}  // namespace
+}  // namespace filegate::ftps
