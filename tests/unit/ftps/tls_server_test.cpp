@@ -272,6 +272,30 @@ TEST_F(TlsServerTest, TicketIssuedOnDataConnectionKeepsLongSessionWorking) {
   EXPECT_TRUE((*result2)->tls()->session_reused);
 }
 
+TEST_F(TlsServerTest, ResumedControlConnectionKeepsWorkingDataConnections) {
+  // A client reconnecting its control connection with a session from the previous one: the
+  // new control connection's data connections must still resume (both TLS 1.3 and 1.2).
+  auto server = make(settings());
+  for (const auto& options : {ClientOptions{}, versions(0, TLS1_2_VERSION, true)}) {
+    ClientContext ctx(options);
+    Client first(ctx, harness_.port());
+    auto first_ctrl = control(*server, first);
+    ASSERT_TRUE(first_ctrl);
+    SessionPtr first_session(first.session());
+    Client second(ctx, harness_.port(), first_session.get());
+    auto second_ctrl = control(*server, second);
+    ASSERT_TRUE(second_ctrl);
+    EXPECT_TRUE(second_ctrl->tls()->session_reused);
+    SessionPtr second_session(second.session());
+    auto result = data(*server, *second_ctrl, ctx, second_session.get(), true);
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_TRUE((*result)->tls()->session_reused);
+    // The first control connection's data connections are unaffected.
+    auto earlier = data(*server, *first_ctrl, ctx, first_session.get(), true);
+    ASSERT_TRUE(earlier) << earlier.error().message();
+  }
+}
+
 TEST_F(TlsServerTest, UnverifiedDataConnectionDoesNotLaunderTickets) {
   // Without require_reuse a fresh handshake on a data connection is allowed, but the tickets it
   // gets must not pass a later require_reuse check for that control connection.
