@@ -390,6 +390,27 @@ TEST_F(MutualTlsTest, CertificateFromCaIsVerified) {
   }
 }
 
+TEST_F(MutualTlsTest, DataConnectionsResumeUnderRequiredClientCertificates) {
+  auto s = settings();
+  s.client_ca_file = pki_->path("ca.pem");
+  s.require_client_certificate = true;
+  auto server = make(s);
+  for (int max : {0, TLS1_2_VERSION}) {
+    auto options = with("client");
+    options.max_version = max;
+    ClientContext ctx(options);
+    Client client(ctx, harness_.port());
+    auto ctrl = control(*server, client);
+    ASSERT_TRUE(ctrl);
+    SessionPtr session(client.session());
+    auto result = data(*server, *ctrl, ctx, session.get(), true);
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_TRUE((*result)->tls()->session_reused);
+    EXPECT_TRUE((*result)->tls()->client_verified);
+    EXPECT_EQ((*result)->tls()->client_common_name, "alice");
+  }
+}
+
 TEST_F(MutualTlsTest, UnrelatedOrMissingCertificateRefusedWhenRequired) {
   auto s = settings();
   s.client_ca_file = pki_->path("ca.pem");
