@@ -178,7 +178,8 @@ class FilegateServer:
         self._stdout = []
         self._lock = threading.Lock()
         self._threads = []
-        self.endpoints = []  # (host, port) per FTP listener, in log order
+        self.endpoints = []  # (host, port) per FTP listener, in log (= config) order
+        self.implicit = []   # implicit_tls flag per entry of self.endpoints
         self.stopped = False
 
     # ---- paths
@@ -196,10 +197,18 @@ class FilegateServer:
 
     @property
     def port(self):
-        for host, port in self.endpoints:
-            if ":" not in host:
+        """The first IPv4 listener that is not implicit FTPS."""
+        for (host, port), implicit in zip(self.endpoints, self.implicit):
+            if ":" not in host and not implicit:
                 return port
         return self.endpoints[0][1]
+
+    @property
+    def implicit_port(self):
+        for (host, port), implicit in zip(self.endpoints, self.implicit):
+            if implicit:
+                return port
+        raise AssertionError("the server has no implicit FTPS listener")
 
     @property
     def port6(self):
@@ -223,6 +232,7 @@ class FilegateServer:
             listening = [e for e in self.events("listening") if e.get("protocol") == "ftp"]
             if len(listening) >= wanted:
                 self.endpoints = [parse_address(e["address"]) for e in listening]
+                self.implicit = [bool(e.get("implicit_tls")) for e in listening]
                 return self
             if self.proc.poll() is not None:
                 time.sleep(0.2)  # let the drain threads catch the last lines
@@ -354,7 +364,7 @@ class ServerFactory:
         self.servers = []
 
     def config_for(self, root, *, anonymous=False, listen=None, limits=None, ftp=None,
-                   users=None, extra=None):
+                   users=None, extra=None, tls=None, user_tls=None):
         alice_home, bob_home, pub_home = root / "alice", root / "bob", root / "pub"
         config = {
             "log": {"level": "info"},
@@ -391,6 +401,11 @@ class ServerFactory:
             config["limits"].update(limits)
         if ftp:
             config["ftp"].update(ftp)
+        if tls:
+            config["ftp"]["tls"] = dict(tls)  # ftp.tls: certificate, private_key, policies...
+        for user in config["users"]:
+            if user_tls and user["name"] in user_tls:
+                user["tls"] = dict(user_tls[user["name"]])  # per-user TLS overrides
         if extra:
             config = deep_merge(config, extra)
         return config
@@ -441,6 +456,74 @@ def workdir(tmp_path):
     d.mkdir()
     yield d
     shutil.rmtree(d, ignore_errors=True)  # downloads of up to 64 MiB: do not keep them
+
+
+# --------------------------------------------------------------------------------------------
+# TLS certificates (FTPS), generated at test time with the openssl CLI; never committed
+# --------------------------------------------------------------------------------------------
+
+class TlsCerts:
+    """A test CA, a server certificate for 127.0.0.1/localhost, a client certificate from the
+    same CA and an unrelated ("rogue") client certificate from a CA the server does not trust.
+    EC P-256 keys: quick to generate."""
+
+    def __init__(self, directory):
+        self.dir = pathlib.Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._serial = 1000
+        self.ca, self.ca_key = self._self_signed("ca", "filegate test CA")
+        self.server_cert, self.server_key = self.issue("server", "filegate-test-server", server=True)
+        self.client_cert, self.client_key = self.issue("client", "filegate-test-client")
+        rogue_ca, rogue_ca_key = self._self_signed("rogue-ca", "unrelated CA")
+        self.rogue_cert, self.rogue_key = self.issue("rogue-client", "rogue-client",
+                                                     ca=(rogue_ca, rogue_ca_key))
+
+    def _openssl(self, *args):
+        proc = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60,
+                              cwd=self.dir)
+        assert proc.returncode == 0, f"openssl {' '.join(args)} failed:\n{proc.stderr}"
+        return proc
+
+    def _self_signed(self, stem, cn):
+        cert, key = self.dir / f"{stem}.pem", self.dir / f"{stem}.key"
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "3",
+                      "-subj", f"/CN={cn}",
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return cert, key
+
+    def issue(self, stem, cn, *, server=False, ca=None):
+        """A key and a certificate signed by `ca` (default: the test CA); returns (cert, key).
+        Every certificate gets a fresh serial number."""
+        ca_cert, ca_key = ca or (self.ca, self.ca_key)
+        cert, key, csr = (self.dir / f"{stem}.pem", self.dir / f"{stem}.key",
+                          self.dir / f"{stem}.csr")
+        ext = self.dir / f"{stem}.ext"
+        if server:
+            ext.write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                           "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        else:
+            ext.write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+        self._serial += 1
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}")
+        self._openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+                      "-set_serial", str(self._serial), "-days", "3", "-out", str(cert),
+                      "-extfile", str(ext))
+        return cert, key
+
+    def server_tls(self, **policy):
+        """An ftp.tls section using the server certificate, plus policy keys."""
+        return {"certificate": str(self.server_cert), "private_key": str(self.server_key),
+                **policy}
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command line tool is not installed")
+    return TlsCerts(tmp_path_factory.mktemp("tls"))
 
 
 # --------------------------------------------------------------------------------------------
