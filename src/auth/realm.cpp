@@ -23,6 +23,8 @@ class AuthCategory final : public boost::system::error_category {
         return "account disabled";
       case AuthErrc::protocol_not_allowed:
         return "protocol not allowed for this account";
+      case AuthErrc::certificate_required:
+        return "the account's client certificate was not presented";
     }
     return "unknown authentication error";
   }

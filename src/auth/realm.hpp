@@ -26,6 +26,14 @@ struct TlsOverrides {
   std::optional<bool> session_reuse_required;
 };
 
+// Mutual TLS login: the client certificate (verified against the FTPS client CA) that
+// identifies this user, by its subject's common name.
+struct CertificateLogin {
+  std::string common_name;
+  // true: certificate AND password; false: the certificate alone logs the user in.
+  bool password_required = true;
+};
+
 struct User {
   std::string name;
   std::string password_hash;  // crypt(3) form; empty disables password login
@@ -36,12 +44,13 @@ struct User {
   bool anonymous = false;              // any password is accepted (it is logged as an e-mail)
   std::vector<std::string> authorized_keys;  // OpenSSH public key lines (SFTP)
   TlsOverrides tls;
+  std::optional<CertificateLogin> certificate;
 
   bool allows(Protocol p) const { return (protocols & static_cast<unsigned>(p)) != 0; }
 };
 
 // Why a login failed. Clients are told only "login incorrect"; the log gets the reason.
-enum class AuthErrc { bad_credentials = 1, disabled, protocol_not_allowed };
+enum class AuthErrc { bad_credentials = 1, disabled, protocol_not_allowed, certificate_required };
 const boost::system::error_category& auth_category();
 error_code make_error_code(AuthErrc e);
 

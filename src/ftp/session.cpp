@@ -471,6 +471,22 @@ awaitable<void> Session::cmd_user(const std::string& arg) {
       co_return;
     }
   }
+  if (control_->secure()) {
+    // Mutual TLS: a verified certificate that names this account logs it in by itself when
+    // the account says so (RFC 4217 section 9: 232).
+    const auto account = realm->find(arg);
+    if (account && account->certificate && !account->certificate->password_required &&
+        certificate_identifies(*account) && !account->disabled && account->allows(protocol())) {
+      auto opened = co_await offload([&] { return context_.open_home(*account); });
+      if (!opened) {
+        log::error("home_unavailable").str("user", account->name).str("error", opened.error().message());
+        co_await reply(530, "Login incorrect.");
+        co_return;
+      }
+      co_await complete_login(account, std::move(*opened), "certificate");
+      co_return;
+    }
+  }
   pending_user_ = arg;
   if (realm->anonymous_enabled() && (arg == "anonymous" || arg == "ftp")) {
     co_await reply(331, "Anonymous login ok, send your e-mail address as password.");
@@ -501,11 +517,16 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
   std::shared_ptr<vfs::Filesystem> home;
   error_code failure;
   bool home_failed = false;
-  auto result = co_await offload([&] {
+  auto result = co_await offload([&]() -> Result<std::shared_ptr<const auth::User>> {
     auto user = realm->authenticate(name, password, proto);
     if (!user) {
       failure = user.error();
       return user;
+    }
+    if ((*user)->certificate && !certificate_identifies(**user)) {
+      // The account needs its certificate as well as the password.
+      failure = auth::make_error_code(auth::AuthErrc::certificate_required);
+      return failure;
     }
     if (auto opened = context_.open_home(**user)) {
       home = std::move(*opened);
@@ -537,17 +558,37 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
     }
     co_return;
   }
-  user_ = *result;
+  co_await complete_login(*result, std::move(home),
+                          (*result)->certificate ? "certificate_and_password" : "password");
+}
+
+awaitable<void> Session::complete_login(std::shared_ptr<const auth::User> user,
+                                        std::shared_ptr<vfs::Filesystem> home, std::string_view method) {
+  user_ = std::move(user);
   fs_ = std::make_shared<auth::AuthorizedFilesystem>(std::move(home), user_->permissions);
   cwd_ = vfs::Path();
+  pending_user_.reset();
+  const auto* info = control_->tls();
   log::info("login")
       .unum("session", id_)
-      .str("protocol", auth::protocol_name(proto))
+      .str("protocol", auth::protocol_name(protocol()))
       .str("client", peer_.address().to_string())
       .str("user", user_->name)
       .flag("anonymous", user_->anonymous)
+      .str("method", method)
+      .str("client_certificate", info ? std::string_view(info->client_subject) : std::string_view())
       .str("result", "ok");
-  co_await reply(230, user_->anonymous ? "Anonymous access granted." : "Login successful.");
+  if (method == "certificate") {
+    co_await reply(232, "Logged in with a client certificate.");
+  } else {
+    co_await reply(230, user_->anonymous ? "Anonymous access granted." : "Login successful.");
+  }
+}
+
+bool Session::certificate_identifies(const auth::User& user) const {
+  const auto* info = control_ ? control_->tls() : nullptr;
+  return info != nullptr && user.certificate && info->client_verified &&
+         info->client_common_name == user.certificate->common_name;
 }
 
 awaitable<void> Session::cmd_quit(const std::string&) {

@@ -209,6 +209,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool control_tls_required(const auth::User* user) const;
   bool data_tls_required() const;
   bool session_reuse_required() const;
+  // True when the control connection presented a verified client certificate naming `user`.
+  bool certificate_identifies(const auth::User& user) const;
+  // The end of every successful login: the checked view of the home, the log line, the reply.
+  awaitable<void> complete_login(std::shared_ptr<const auth::User> user,
+                                 std::shared_ptr<vfs::Filesystem> home, std::string_view method);
   // Replaces the control stream with a TLS one (AUTH TLS, implicit listeners); false: the
   // handshake failed and the session is over.
   awaitable<bool> secure_control();

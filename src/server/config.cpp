@@ -601,7 +601,8 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
   if (!node.IsMap()) fail(node, path, "expected a mapping with at least 'name' and 'home', found " + describe(node));
   const auto map = fields(node, path,
                           {"name", "password_hash", "home", "permissions", "protocols", "disabled",
-                           "directories", "authorized_keys", "authorized_keys_file", "tls"});
+                           "directories", "authorized_keys", "authorized_keys_file", "tls",
+                           "client_certificate"});
   auth::User user;
 
   const auto name = map.find("name");
@@ -671,6 +672,22 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
     read_keys_file(it->second, path + ".authorized_keys_file", user.authorized_keys);
   }
   if (const auto it = map.find("tls"); it != map.end()) user.tls = read_user_tls(it->second, path + ".tls");
+  if (const auto it = map.find("client_certificate"); it != map.end()) {
+    const std::string cert_path = path + ".client_certificate";
+    const auto cert = fields(it->second.value, cert_path, {"common_name", "password"});
+    const auto cn = cert.find("common_name");
+    if (cn == cert.end()) fail(it->second, cert_path, "missing required key 'common_name'");
+    auth::CertificateLogin login;
+    login.common_name = string_value(cn->second, cert_path + ".common_name");
+    if (login.common_name.empty()) fail(cn->second, cert_path + ".common_name", "must not be empty");
+    if (const auto pw = cert.find("password"); pw != cert.end()) {
+      const std::string text = string_value(pw->second, cert_path + ".password");
+      if (text == "required") login.password_required = true;
+      else if (text == "not_required") login.password_required = false;
+      else fail(pw->second, cert_path + ".password", "expected required or not_required, found " + quote(text));
+    }
+    user.certificate = std::move(login);
+  }
   return user;
 }
 

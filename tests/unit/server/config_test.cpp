@@ -238,6 +238,31 @@ TEST(Config, TlsSectionAndOverrides) {
   EXPECT_EQ(config.users[0].tls.session_reuse_required, false);
 }
 
+TEST(Config, ClientCertificateLogin) {
+  const std::string text =
+      "users:\n"
+      "  - name: partner\n"
+      "    home: /srv/partner\n"
+      "    client_certificate: {common_name: partner-a.example, password: not_required}\n"
+      "  - name: both\n"
+      "    home: /srv/both\n"
+      "    client_certificate: {common_name: both.example}\n"
+      "  - name: plain\n"
+      "    home: /srv/plain\n";
+  const Config config = parse_config(text, "c.yaml");
+  ASSERT_EQ(config.users.size(), 3u);
+  ASSERT_TRUE(config.users[0].certificate);
+  EXPECT_EQ(config.users[0].certificate->common_name, "partner-a.example");
+  EXPECT_FALSE(config.users[0].certificate->password_required);
+  ASSERT_TRUE(config.users[1].certificate);
+  EXPECT_TRUE(config.users[1].certificate->password_required);  // certificate AND password by default
+  EXPECT_FALSE(config.users[2].certificate);
+  EXPECT_EQ(error_of("users:\n  - name: p\n    home: /p\n    client_certificate: {password: required}\n"),
+            "filegate.yaml:4: users[0].client_certificate: missing required key 'common_name'");
+  EXPECT_EQ(error_of("users:\n  - name: p\n    home: /p\n    client_certificate: {common_name: x, password: maybe}\n"),
+            "filegate.yaml:4: users[0].client_certificate.password: expected required or not_required, found 'maybe'");
+}
+
 TEST(Config, TlsPolicyDefaultsAreRequired) {
   const ftp::Settings defaults;
   EXPECT_EQ(defaults.tls_control, ftp::TlsPolicy::required);
