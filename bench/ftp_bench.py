@@ -8,6 +8,13 @@ Starts the three servers with the same test user and the same sha512-crypt hash,
   3. sessions per second (connect, USER, PASS, QUIT) with 8 parallel client processes,
   4. memory per idle logged-in session (PSS of the server's process tree),
 
+and the same over explicit FTPS (AUTH TLS, PROT P; one certificate for all three servers,
+made at run time with the openssl CLI in bench/.work):
+
+  5. 1 GiB RETR / STOR with curl --ssl-reqd: MB/s and server CPU s/GiB,
+  6. 1000 x 4 KiB files up then down in one ftplib FTP_TLS session (data TLS sessions resumed),
+  7. FTPS sessions per second (connect, AUTH TLS, USER, PASS, QUIT) with 8 parallel clients,
+
 and prints one table with the ratio of filegate to the best peer and the targets.
 Needs root (it adds a system user for vsftpd's PAM login). Standard library only.
 See bench/README.md.
@@ -26,6 +33,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -44,6 +52,8 @@ USER = "fgbench"
 PASSWORD = "fgbench-Pass-42"
 ALL_SERVERS = ("filegate", "vsftpd", "pure-ftpd")
 PEER_DEBS = ("vsftpd", "pure-ftpd", "pure-ftpd-common", "libwrap0")
+ONLY_CHOICES = ("throughput", "small", "sessions", "memory",
+                "ftps_throughput", "ftps_small", "ftps_sessions")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1_000_000
 GIB = 1 << 30
@@ -151,9 +161,13 @@ class Control:
         self.sock.sendall(text.encode() + b"\r\n")
         return self.reply()
 
-    def login(self) -> None:
+    def login(self, tls: ssl.SSLContext | None = None) -> None:
         if self.reply() != 220:
             raise RuntimeError(f"no 220 greeting: {self.last!r}")
+        if tls is not None:
+            if self.command("AUTH TLS") != 234:
+                raise RuntimeError(f"AUTH TLS refused: {self.last!r}")
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         code = self.command(f"USER {USER}")
         if code == 331:
             code = self.command(f"PASS {PASSWORD}")
@@ -162,6 +176,88 @@ class Control:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def client_tls_context(cafile: Path) -> ssl.SSLContext:
+    """Verifies the bench certificate (its SAN is IP 127.0.0.1); OpenSSL defaults otherwise."""
+    return ssl.create_default_context(cafile=str(cafile))
+
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """FTP_TLS that resumes the control connection's TLS session on data connections, as
+    filegate (by default) and vsftpd (require_ssl_reuse=YES) require. Stock FTP_TLS does not."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.sock.session)
+        return conn, size
+
+
+class EagerFTP_TLS(ftplib.FTP_TLS):
+    """Passive-mode FTP_TLS that starts the data connection's TLS handshake (resuming the
+    control session) right after sending the transfer command, before reading the 1xx reply,
+    as curl does. RFC 4217 allows both orders; filegate currently needs this one (it awaits
+    the data handshake before sending 150, so ReusingFTP_TLS stalls until its timeout)."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        host, port = self.makepasv()
+        conn = socket.create_connection((host, port), self.timeout)
+        try:
+            if rest is not None:
+                self.sendcmd(f"REST {rest}")
+            self.putcmd(cmd)
+            if self._prot_p:
+                conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                                session=self.sock.session)
+            resp = self.getresp()
+            if resp[0] != "1":
+                raise ftplib.error_reply(resp)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, None
+
+
+def ftps_login(s: "Server", timeout: float = 60, eager: bool = False) -> ftplib.FTP_TLS:
+    cls = EagerFTP_TLS if eager else ReusingFTP_TLS
+    ftp = cls(context=client_tls_context(s.extra["cafile"]), timeout=timeout)
+    ftp.connect("127.0.0.1", s.port)
+    ftp.auth()
+    ftp.login(USER, PASSWORD)
+    ftp.prot_p()
+    ftp.voidcmd("NOOP")  # a TLS 1.3 ticket arrives after the handshake: have it before PASV
+    ftp.set_pasv(True)
+    return ftp
+
+
+def make_certificate() -> tuple[Path, Path, Path]:
+    """One self-signed RSA-2048 certificate for all three servers (RSA because vsftpd 3.0.3
+    loads only rsa_cert_file / rsa_private_key_file). Returns (cert, key, cert+key bundle)."""
+    cert, key, bundle = WORK / "bench-cert.pem", WORK / "bench-key.pem", WORK / "bench-bundle.pem"
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=filegate bench", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)])
+    os.chmod(key, 0o600)
+    bundle.write_text(cert.read_text() + key.read_text())
+    os.chmod(bundle, 0o600)
+    return cert, key, bundle
+
+
+def tls_probe(s: "Server") -> str:
+    """Negotiated protocol and suite of the control and of one data connection (ftplib)."""
+    ftp = ftps_login(s, timeout=30, eager=True)
+    ctl = f"{ftp.sock.version()} {ftp.sock.cipher()[0]}"
+    conn = ftp.transfercmd("LIST")
+    data = f"{conn.version()} {conn.cipher()[0]}, resumed={'yes' if conn.session_reused else 'no'}"
+    while conn.recv(65536):
+        pass
+    conn.unwrap()
+    conn.close()
+    ftp.voidresp()
+    ftp.quit()
+    return f"control {ctl}; data {data}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,12 +330,15 @@ def deb_version(pkg: str) -> str:
 
 
 def write_configs(servers: dict[str, Server], password_hash: str, uid: int, gid: int,
-                  max_conn: int) -> None:
+                  max_conn: int, tls: tuple[Path, Path, Path] | None = None) -> None:
+    """tls = (certificate, key, certificate+key): FTPS required on both channels."""
     WORK.mkdir(parents=True, exist_ok=True)
     if "filegate" in servers:
         s = servers["filegate"]
         lo, hi = PASV_RANGES["filegate"]
         cfg = WORK / "filegate.yaml"
+        # Defaults otherwise: TLS required on control and data, data sessions must resume.
+        tls_yaml = (f"  tls: {{certificate: {tls[0]}, private_key: {tls[1]}}}\n" if tls else "")
         cfg.write_text(f"""# generated by bench/ftp_bench.py
 log:
   level: warn
@@ -250,12 +349,12 @@ limits:
 ftp:
   listen: ["127.0.0.1:{s.port}"]
   passive_ports: "{lo}-{hi}"
-users:
+{tls_yaml}users:
   - name: {USER}
     password_hash: "{password_hash}"
     home: {s.home}
     permissions: elradfmwMT
-    protocols: [ftp]
+    protocols: [{"ftps" if tls else "ftp"}]
 """)
         s.extra["config"] = cfg
     if "vsftpd" in servers:
@@ -293,7 +392,13 @@ userlist_enable=NO
 tcp_wrappers=NO
 session_support=NO
 ftpd_banner=vsftpd bench
-""")
+""" + (f"""ssl_enable=YES
+rsa_cert_file={tls[0]}
+rsa_private_key_file={tls[1]}
+force_local_logins_ssl=YES
+force_local_data_ssl=YES
+require_ssl_reuse=YES
+""" if tls else ""))
         os.chmod(cfg, 0o600)
         s.extra["config"] = cfg
     if "pure-ftpd" in servers:
@@ -314,6 +419,9 @@ ftpd_banner=vsftpd bench
         subprocess.run([pure_pw, "mkdb", str(pdb), "-f", str(passwd)], check=True,
                        capture_output=True, env=peer_env())
         s.extra["pdb"] = pdb
+    for s in servers.values():
+        s.extra["tls"] = tls
+        s.extra["cafile"] = tls[0] if tls else None
 
 
 # Each server runs under this wrapper. It is a child subreaper: a session process whose own
@@ -361,6 +469,10 @@ def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
                "-I", "15",    # idle timeout, minutes
                "-u", "1",     # minimum uid (the bench user is a system account)
                "-g", str(WORK / "pure-ftpd.pid")]
+        if s.extra.get("tls"):
+            # -Y 3: TLS required on the control channel and on data channels (like the
+            # others); -2: certificate and key in one PEM.
+            cmd += ["-Y", "3", "-2", str(s.extra["tls"][2])]
         env = peer_env()
     # Own session: a terminal ^C reaches only this script, which then tears down in order.
     # stdin is the log too: vsftpd writes its "500 OOPS" start-up errors to fd 0.
@@ -373,11 +485,11 @@ def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
                                f"{s.log_path.read_text()[-2000:]}")
         try:
             c = Control(s.port, timeout=2)
-            c.login()
+            c.login(client_tls_context(s.extra["cafile"]) if s.extra.get("cafile") else None)
             c.command("QUIT")
             c.close()
             break
-        except (OSError, RuntimeError, ConnectionError) as e:
+        except (OSError, RuntimeError, ConnectionError, ssl.SSLError) as e:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{s.name} not ready on port {s.port}: {e}; "
                                    f"log: {s.log_path.read_text()[-2000:]}")
@@ -414,17 +526,27 @@ def stop_server(s: Server) -> None:
 
 def curl_transfer(s: Server, direction: str, src: Path, size: int) -> tuple[float, float]:
     """One curl transfer; returns (MB/s, server CPU seconds per GiB)."""
+    tls = ["--ssl-reqd", "--cacert", str(s.extra["cafile"]), "-v"] if s.extra.get("cafile") else []
     if direction == "STOR":
         target = s.home / "upload.bin"
         target.unlink(missing_ok=True)
-        cmd = ["curl", "-sS", "--ftp-pasv", "-T", str(src), "-w", "%{size_upload} %{time_total}",
-               s.url("upload.bin")]
+        cmd = ["curl", "-sS", "--ftp-pasv", *tls, "-T", str(src),
+               "-w", "%{size_upload} %{time_total}", s.url("upload.bin")]
     else:
-        cmd = ["curl", "-sS", "--ftp-pasv", "-o", "/dev/null",
+        cmd = ["curl", "-sS", "--ftp-pasv", *tls, "-o", "/dev/null",
                "-w", "%{size_download} %{time_total}", s.url("big.bin")]
     base_procs = len(process_tree(s.pid))
     cpu0 = tree_cpu_seconds(s.pid)
-    out = run(cmd).stdout.split()
+    done = run(cmd)
+    out = done.stdout.split()
+    if tls:
+        # curl -v: "* SSL connection using TLSv1.3 / TLS_AES_256_GCM_SHA384", once for the
+        # control and once for the data connection; "PROT P" must have been accepted.
+        used = [ln.split("using", 1)[1].strip() for ln in done.stderr.splitlines()
+                if "SSL connection using" in ln]
+        if "> PROT P" not in done.stderr:
+            raise RuntimeError(f"{s.name} {direction}: curl did not send PROT P")
+        s.extra.setdefault("curl_tls", set()).update(used)
     wait_tree_settles(s.pid, base_procs)
     cpu = tree_cpu_seconds(s.pid) - cpu0
     moved, seconds = int(float(out[0])), float(out[1])
@@ -438,21 +560,30 @@ def curl_transfer(s: Server, direction: str, src: Path, size: int) -> tuple[floa
     return size / MB / seconds, cpu / (size / GIB)
 
 
-def small_files(s: Server, count: int, size: int) -> tuple[float, float]:
+def small_files(s: Server, count: int, size: int, eager: bool = False) -> tuple[float, float]:
     payload = os.urandom(size)
     folder = s.home / "small"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     if s.name != "filegate":
         os.chown(folder, s.extra["uid"], s.extra["gid"])
-    ftp = ftplib.FTP()
-    ftp.connect("127.0.0.1", s.port, timeout=60)
-    ftp.login(USER, PASSWORD)
-    ftp.set_pasv(True)
+    if s.extra.get("cafile"):
+        # AUTH TLS, PROT P, data connections resume the TLS session. A server that stalls a
+        # client waiting for 150 gets 10 s before the run counts as failed (ServerStalled).
+        ftp = ftps_login(s, timeout=60 if eager else 10, eager=eager)
+    else:
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", s.port, timeout=60)
+        ftp.login(USER, PASSWORD)
+        ftp.set_pasv(True)
     ftp.cwd("small")
     t0 = time.perf_counter()
-    for i in range(count):
-        ftp.storbinary(f"STOR f{i:05d}.bin", io.BytesIO(payload))
+    try:
+        for i in range(count):
+            ftp.storbinary(f"STOR f{i:05d}.bin", io.BytesIO(payload))
+    except (TimeoutError, ftplib.error_temp) as e:
+        ftp.close()
+        raise ServerStalled(f"{s.name}: STOR {i + 1} of {count}: {e!r}") from e
     up = time.perf_counter() - t0
     received = 0
 
@@ -471,7 +602,9 @@ def small_files(s: Server, count: int, size: int) -> tuple[float, float]:
     return up, down
 
 
-def _session_worker(port: int, start: float, stop: float, queue) -> None:
+def _session_worker(port: int, start: float, stop: float, queue, cafile: Path | None = None) -> None:
+    # One client context per worker: every session makes a full handshake (no resumption).
+    tls = client_tls_context(cafile) if cafile else None
     done = errors = 0
     while time.time() < start:
         time.sleep(0.001)
@@ -482,11 +615,11 @@ def _session_worker(port: int, start: float, stop: float, queue) -> None:
             break
         try:
             c = Control(port, timeout=30)
-            c.login()
+            c.login(tls)
             c.command("QUIT")
             c.close()
             done += 1
-        except (OSError, RuntimeError, ConnectionError):
+        except (OSError, RuntimeError, ConnectionError, ssl.SSLError):
             errors += 1
         end = time.time()
     queue.put((done, errors, end))
@@ -497,7 +630,8 @@ def sessions_per_second(s: Server, clients: int, seconds: float) -> float:
     queue = ctx.Queue()
     start = time.time() + 0.3
     cpu0 = tree_cpu_seconds(s.pid)
-    procs = [ctx.Process(target=_session_worker, args=(s.port, start, start + seconds, queue))
+    procs = [ctx.Process(target=_session_worker, args=(s.port, start, start + seconds, queue,
+                                                         s.extra.get("cafile")))
              for _ in range(clients)]
     for p in procs:
         p.start()
@@ -545,6 +679,10 @@ def idle_session_kib(s: Server, count: int) -> float:
 
 # --------------------------------------------------------------------------------------------
 # Setup / teardown of the shared user
+
+
+class ServerStalled(Exception):
+    """A transfer that did not complete: the figure is shown as failed, the run goes on."""
 
 
 @dataclass
@@ -596,6 +734,15 @@ FIGURES = [
     Figure("small_down", "small files down, s", False, "{:.2f}"),
     Figure("sessions", "sessions/s (8 clients)", True, "{:.0f}"),
     Figure("idle_kib", "KiB per idle session", False, "{:.1f}"),
+    Figure("ftps_retr_mbs", "FTPS RETR 1 file, MB/s", True, "{:.0f}"),
+    Figure("ftps_stor_mbs", "FTPS STOR 1 file, MB/s", True, "{:.0f}"),
+    Figure("ftps_retr_cpu", "FTPS RETR server CPU s/GiB", False, "{:.3f}"),
+    Figure("ftps_stor_cpu", "FTPS STOR server CPU s/GiB", False, "{:.3f}"),
+    Figure("ftps_small_up", "FTPS small files up, s (TLS after 150)", False, "{:.2f}"),
+    Figure("ftps_small_down", "FTPS small files down, s (TLS after 150)", False, "{:.2f}"),
+    Figure("ftps_small_eager_up", "FTPS small files up, s (TLS before 150)", False, "{:.2f}"),
+    Figure("ftps_small_eager_down", "FTPS small files down, s (TLS before 150)", False, "{:.2f}"),
+    Figure("ftps_sessions", "FTPS sessions/s (8 clients)", True, "{:.0f}"),
 ]
 
 
@@ -622,17 +769,33 @@ def target_check(key: str, res: dict[str, dict[str, float]]) -> str:
         return f">= 2x pure-ftpd ({fg / peers['pure-ftpd']:.2f}x): " + verdict(fg >= 2 * peers["pure-ftpd"])
     if key == "idle_kib":
         return "<= 8 KiB: " + verdict(fg <= 8)
+    if key in ("ftps_retr_mbs", "ftps_stor_mbs"):
+        return f">= 1.3x best: " + (verdict(fg >= 1.3 * best_hi) if peers else "n/a")
+    if key.startswith("ftps_small_"):
+        # "1.3x faster": the best peer takes at least 1.3 times as long.
+        return f"1.3x faster than best: " + (verdict(fg * 1.3 <= best_lo) if peers else "n/a")
+    if key == "ftps_sessions":
+        if "pure-ftpd" not in peers:
+            return ">= 2x pure-ftpd: n/a"
+        return f">= 2x pure-ftpd ({fg / peers['pure-ftpd']:.2f}x): " + verdict(fg >= 2 * peers["pure-ftpd"])
     return "-"
 
 
-def print_table(res: dict[str, dict[str, float]], title: str) -> None:
+def print_table(res: dict[str, dict[str, float]], title: str,
+                failed: dict[str, set[str]] | None = None) -> None:
+    failed = failed or {}
     cols = ["figure", "filegate", "vsftpd", "pure-ftpd", "ratio to best peer", "target"]
     rows = []
     for f in FIGURES:
+        if not any(f.key in r for r in res.values()) and not any(f.key in x for x in failed.values()):
+            continue
         row = [f.label]
         for name in ALL_SERVERS:
             v = res.get(name, {}).get(f.key)
-            row.append("-" if v is None else f.unit_fmt.format(v))
+            if f.key in failed.get(name, set()):
+                row.append("FAILED")
+            else:
+                row.append("-" if v is None else f.unit_fmt.format(v))
         fg = res.get("filegate", {}).get(f.key)
         peers = [r[f.key] for n, r in res.items() if n != "filegate" and f.key in r]
         if fg is None or not peers:
@@ -640,7 +803,8 @@ def print_table(res: dict[str, dict[str, float]], title: str) -> None:
         else:
             best = max(peers) if f.higher_is_better else min(peers)
             row.append(f"{fg / best:.2f}x" if best else "-")
-        row.append(target_check(f.key, res))
+        row.append(target_check(f.key, res) if f.key not in failed.get("filegate", set())
+                   else "MISSED (filegate failed)")
         rows.append(row)
     widths = [max(len(str(r[i])) for r in rows + [cols]) for i in range(len(cols))]
     print()
@@ -679,8 +843,8 @@ def main() -> int:
     ap.add_argument("--filegate", type=Path, default=REPO / "build/release/src/filegate",
                     help="filegate binary (default: build/release/src/filegate)")
     ap.add_argument("--reps", type=int, help="repetitions per figure (median); default 5 for throughput, 3 otherwise, quick 1")
-    ap.add_argument("--only", default="throughput,small,sessions,memory",
-                    help="comma-separated subset of: throughput, small, sessions, memory")
+    ap.add_argument("--only", default=",".join(ONLY_CHOICES),
+                    help="comma-separated subset of: " + ", ".join(ONLY_CHOICES))
     ap.add_argument("--hold", action="store_true",
                     help="set up and start the servers, print how to reach them, wait for ^C, "
                          "tear down (for strace/perf investigations); measures nothing")
@@ -691,7 +855,10 @@ def main() -> int:
     for s in servers_wanted:
         if s not in ALL_SERVERS:
             ap.error(f"unknown server {s!r}")
-    only = {s.strip() for s in args.only.split(",")}
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    for o in only:
+        if o not in ONLY_CHOICES:
+            ap.error(f"unknown --only value {o!r}")
     if os.geteuid() != 0:
         ap.error("run as root: vsftpd logs in through PAM against a system user this script adds")
     if "filegate" in servers_wanted and not args.filegate.exists():
@@ -730,24 +897,28 @@ def main() -> int:
                         input=PASSWORD + "\n").stdout.strip()
     assert password_hash.startswith("$6$"), password_hash
 
+    plain_wanted = only & {"throughput", "small", "sessions", "memory"}
+    ftps_wanted = only & {"ftps_throughput", "ftps_small", "ftps_sessions"}
     servers: dict[str, Server] = {}
     user: SystemUser | None = None
     results: dict[str, dict[str, float]] = {n: {} for n in servers_wanted}
     raw: dict[str, dict[str, list[float]]] = {n: {} for n in servers_wanted}
+    tls_used: dict[str, str] = {}
+    failed: dict[str, set[str]] = {n: set() for n in servers_wanted}
+    load = os.getloadavg()
     try:
         for name in servers_wanted:
             home = SHM / name
             home.mkdir(mode=0o755)
-            servers[name] = Server(name=name, home=home, port=free_port())
+            servers[name] = Server(name=name, home=home)
         user = setup_user(password_hash, servers["vsftpd"].home if "vsftpd" in servers else SHM)
         for s in servers.values():
             s.extra["uid"], s.extra["gid"] = user.uid, user.gid
             if s.name != "filegate":  # the forking peers write as the bench user
                 os.chown(s.home, user.uid, user.gid)
-        write_configs(servers, password_hash, user.uid, user.gid, max_conn)
 
         src = SHM / "source.bin"
-        if "throughput" in only:
+        if only & {"throughput", "ftps_throughput"}:
             log(f"writing a {big >> 20} MiB source file on /dev/shm")
             block = os.urandom(1 << 20)
             with open(src, "wb") as f:
@@ -759,54 +930,92 @@ def main() -> int:
 
         load = os.getloadavg()
         log(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        for s in servers.values():
-            start_server(s, args.filegate, max_conn)
-
-        if args.hold:
-            for s in servers.values():
-                print(f"{s.name}: pid {s.server_pid}  {s.url('')}  home {s.home}", flush=True)
-            print(f"source file: {src if src.exists() else '-'}; ^C (or SIGTERM) tears down", flush=True)
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                return 0
 
         def record(name: str, key: str, value: float) -> None:
             raw[name].setdefault(key, []).append(value)
             results[name][key] = statistics.median(raw[name][key])
 
-        # Memory first, while every server is fresh.
-        if "memory" in only:
+        def start_all(tls: tuple[Path, Path, Path] | None) -> None:
             for s in servers.values():
-                record(s.name, "idle_kib", idle_session_kib(s, n_idle))
-        # Figure by figure, servers interleaved within each repetition, so a burst of load
-        # from elsewhere on the machine hits all servers rather than one.
-        if "throughput" in only:
-            for rep in range(throughput_reps):
+                s.port = free_port()
+            write_configs(servers, password_hash, user.uid, user.gid, max_conn, tls)
+            for s in servers.values():
+                start_server(s, args.filegate, max_conn)
+
+        # Two phases: plain FTP, then the same servers restarted with TLS required (a server
+        # that requires TLS refuses the plain figures' logins, and vice versa).
+        phases = ([None] if plain_wanted or (args.hold and not ftps_wanted) else [])
+        if ftps_wanted:
+            phases.append(make_certificate())
+        for tls in phases:
+            start_all(tls)
+            if tls is not None:
                 for s in servers.values():
-                    for direction in ("RETR", "STOR"):
-                        mbs, cpu = curl_transfer(s, direction, src, big)
-                        record(s.name, direction.lower() + "_mbs", mbs)
-                        record(s.name, direction.lower() + "_cpu", cpu)
-                        log(f"{s.name} {direction} {rep + 1}/{throughput_reps}: {mbs:.0f} MB/s, "
-                            f"{cpu:.3f} CPU s/GiB")
-        if "small" in only:
-            for rep in range(reps):
+                    tls_used[s.name] = tls_probe(s)
+                    log(f"{s.name} FTPS: {tls_used[s.name]}")
+
+            if args.hold:
                 for s in servers.values():
-                    up, down = small_files(s, n_small, small_size)
-                    record(s.name, "small_up", up)
-                    record(s.name, "small_down", down)
-                    log(f"{s.name} small files {rep + 1}/{reps}: up {up:.2f} s, down {down:.2f} s")
-        if "sessions" in only:
-            for rep in range(reps):
+                    print(f"{s.name}: pid {s.server_pid}  {s.url('')}  home {s.home}", flush=True)
+                if tls is not None:
+                    print(f"FTPS required; CA file {tls[0]} (curl --ssl-reqd --cacert ...)", flush=True)
+                print(f"source file: {src if src.exists() else '-'}; ^C (or SIGTERM) tears down", flush=True)
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    return 0
+
+            pre = "" if tls is None else "ftps_"
+            # Memory first, while every server is fresh.
+            if tls is None and "memory" in only:
                 for s in servers.values():
-                    record(s.name, "sessions", sessions_per_second(s, session_clients, session_seconds))
+                    record(s.name, "idle_kib", idle_session_kib(s, n_idle))
+            # Figure by figure, servers interleaved within each repetition, so a burst of load
+            # from elsewhere on the machine hits all servers rather than one.
+            if pre + "throughput" in only:
+                for rep in range(throughput_reps):
+                    for s in servers.values():
+                        for direction in ("RETR", "STOR"):
+                            mbs, cpu = curl_transfer(s, direction, src, big)
+                            record(s.name, pre + direction.lower() + "_mbs", mbs)
+                            record(s.name, pre + direction.lower() + "_cpu", cpu)
+                            log(f"{s.name} {pre}{direction} {rep + 1}/{throughput_reps}: "
+                                f"{mbs:.0f} MB/s, {cpu:.3f} CPU s/GiB")
+            if pre + "small" in only:
+                # Over FTPS twice: ftplib's order (data TLS after the 1xx reply, the brief's
+                # ReusingFTP_TLS), then curl's order (data TLS right after the command).
+                variants = [(pre + "small_", False)] + ([(pre + "small_eager_", True)] if tls else [])
+                for rep in range(reps):
+                    for key, eager in variants:
+                        for s in servers.values():
+                            if key + "up" in failed[s.name]:
+                                continue
+                            try:
+                                up, down = small_files(s, n_small, small_size, eager)
+                            except ServerStalled as e:
+                                log(f"FAILED {key}: {e}")
+                                failed[s.name].update({key + "up", key + "down"})
+                                continue
+                            record(s.name, key + "up", up)
+                            record(s.name, key + "down", down)
+                            log(f"{s.name} {key} {rep + 1}/{reps}: up {up:.2f} s, down {down:.2f} s")
+            if pre + "sessions" in only:
+                for rep in range(reps):
+                    for s in servers.values():
+                        record(s.name, pre + "sessions",
+                               sessions_per_second(s, session_clients, session_seconds))
+            for s in servers.values():
+                if s.extra.get("curl_tls"):
+                    tls_used[s.name] += "; curl " + ", ".join(sorted(s.extra["curl_tls"]))
+                stop_server(s)
     finally:
         for s in servers.values():
             stop_server(s)
         teardown_user(user)
         shutil.rmtree(SHM, ignore_errors=True)
+        for name in ("bench-key.pem", "bench-bundle.pem"):  # never leave the key lying around
+            (WORK / name).unlink(missing_ok=True)
 
     title = (f"filegate {revision} (tree at start; binary {args.filegate}) vs vsftpd {deb_version('vsftpd')}, "
              f"pure-ftpd {deb_version('pure-ftpd')}; "
@@ -814,9 +1023,16 @@ def main() -> int:
              f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
              f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
              f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
-    print_table(results, title)
+    print_table(results, title, failed)
+    if tls_used:
+        print("FTPS negotiated (ftplib probe: control, one data connection; curl: every connection of the throughput runs):")
+        for name, used in tls_used.items():
+            print(f"  {name}: {used}")
+        print()
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"title": title, "median": results, "runs": raw}, indent=2))
+    args.json.write_text(json.dumps({"title": title, "median": results, "runs": raw,
+                                     "ftps_negotiated": tls_used,
+                                     "failed": {n: sorted(f) for n, f in failed.items()}}, indent=2))
     return 0
 
 
