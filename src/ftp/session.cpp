@@ -500,6 +500,11 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
     co_await reply(230, "Already logged in.");
     co_return;
   }
+  if (!control_->secure() && !pending_user_ && control_tls_required(nullptr)) {
+    // SECURITY: a password sent in cleartext is refused as such, whatever came before.
+    co_await reply(530, "TLS required: use AUTH TLS before logging in.");
+    co_return;
+  }
   if (!pending_user_) {
     co_await reply(503, "Login with USER first.");
     co_return;
@@ -1035,8 +1040,11 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     co_await reply(521, "Data connections must be protected: use PROT P.");
     co_return;
   }
-  if (!upload) {
-    // Downloads: a missing file is reported before any data connection is made.
+  // Downloads (and STOU, whose 150 reply names the new file) open first, so a missing file is
+  // reported before any data connection is made. STOU creates a new file exclusively: nothing
+  // that existed is touched.
+  const bool open_first = !upload || kind == TransferKind::unique_upload;
+  if (open_first) {
     auto opened = co_await offload(open);
     if (!opened) {
       data_.reset();
@@ -1045,9 +1053,15 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     file = std::move(*opened);
   }
-  auto stream = co_await open_data_connection();
+  // Undoes an opened file when the data connection cannot be used.
+  auto abandon = [&]() -> awaitable<void> {
+    if (!file) co_return;
+    co_await offload([&] { return file->close(); });
+    if (kind == TransferKind::unique_upload) co_await offload([&] { return fs_->remove_file(path); });
+  };
+  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
   if (!stream || transfer_.requested.load()) {
-    if (file) co_await offload([&] { return file->close(); });
+    co_await abandon();
     if (!transfer_.requested.load()) {
       log::info("data_connection_failed").unum("session", id_).str("error", stream ? "aborted" : stream.error().message());
       co_await reply(425, "Cannot open data connection.");
@@ -1056,8 +1070,22 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     co_return;
   }
-  if (upload) {
-    // Uploads: nothing is created or truncated until the data connection is in place.
+  std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") + " mode data connection for " + path.str();
+  if (kind == TransferKind::unique_upload) opening = "FILE: " + std::string(path.name());
+  // 150 comes before the data connection's TLS handshake: FTPS clients such as ftplib and lftp
+  // start TLS only once they have read it.
+  co_await reply(150, opening);
+  if (prot_private_) {
+    auto secured = co_await protect_data_connection(std::move(*stream));
+    if (!secured) {
+      co_await abandon();
+      co_await reply(425, transfer_.requested.load() ? "Transfer aborted." : "TLS on the data connection failed or did not reuse this session.");
+      co_return;
+    }
+    stream = std::move(secured);
+  }
+  if (!open_first) {
+    // Uploads: nothing is created or truncated until the (protected) data connection is in place.
     auto opened = co_await offload(open);
     if (!opened) {
       (*stream)->close();
@@ -1066,9 +1094,6 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     file = std::move(*opened);
   }
-  std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") + " mode data connection for " + path.str();
-  if (kind == TransferKind::unique_upload) opening = "FILE: " + std::string(path.name());
-  co_await reply(150, opening);
 
   const auto begin = Clock::now();
   TransferOptions options{ascii_, offset, context_.limits.transfer_stall_timeout};
@@ -1241,11 +1266,10 @@ awaitable<bool> Session::secure_control() {
   co_return true;
 }
 
-awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::open_data_connection() {
-  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
-  if (!stream || !prot_private_) co_return stream;
+awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::protect_data_connection(
+    std::unique_ptr<core::ByteStream> plain) {
   const bool reuse = session_reuse_required();
-  auto secured = co_await context_.tls->secure_data(std::move(*stream), *control_, reuse,
+  auto secured = co_await context_.tls->secure_data(std::move(plain), *control_, reuse,
                                                     context_.limits.data_connect_timeout);
   if (!secured) {
     // SECURITY: a data connection that does not resume this control connection's TLS session
@@ -1376,12 +1400,19 @@ Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool
 
 awaitable<void> Session::send_listing(std::string text, std::string_view what) {
   TransferScope scope(*this);
-  auto stream = co_await open_data_connection();
+  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
   if (!stream) {
     co_await reply(transfer_.requested.load() ? 426 : 425, "Cannot open data connection.");
     co_return;
   }
   co_await reply(150, std::string("Here comes the ") + std::string(what) + ".");
+  if (prot_private_) {
+    stream = co_await protect_data_connection(std::move(*stream));
+    if (!stream) {
+      co_await reply(425, "TLS on the data connection failed or did not reuse this session.");
+      co_return;
+    }
+  }
   auto outcome = co_await send_text(**stream, text, context_.limits.transfer_stall_timeout, transfer_);
   if (outcome.result == TransferResult::ok) {
     if (auto ec = co_await (*stream)->shutdown(); ec) outcome.result = TransferResult::network_error;

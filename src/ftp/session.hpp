@@ -217,8 +217,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Replaces the control stream with a TLS one (AUTH TLS, implicit listeners); false: the
   // handshake failed and the session is over.
   awaitable<bool> secure_control();
-  // Accepts or connects the data connection, and protects it when PROT P is in effect.
-  awaitable<Result<std::unique_ptr<core::ByteStream>>> open_data_connection();
+  // TLS on an established data connection (PROT P), bound to this control connection's session.
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> protect_data_connection(std::unique_ptr<core::ByteStream> plain);
 
   awaitable<void> start_upload(TransferKind kind, const std::string& arg);
   awaitable<void> set_active(std::optional<tcp::endpoint> target);

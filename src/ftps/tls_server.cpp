@@ -22,6 +22,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 
 #include "core/log.hpp"
@@ -100,6 +101,18 @@ class TlsStream final : public core::ByteStream {
 
   const SslCtxPtr& context() const { return ctx_; }
   const Token& token() const { return token_; }
+  // Seconds since the session this connection uses was first established (resumed sessions
+  // keep their original time).
+  std::int64_t session_age() const {
+    const SSL_SESSION* session = SSL_get0_session(ssl_);
+    return session == nullptr ? 0 : static_cast<std::int64_t>(std::time(nullptr)) - SSL_SESSION_get_time(session);
+  }
+  // Control connections: issue a fresh TLS 1.3 ticket (sent with the next reply), so a client
+  // whose ticket is ageing keeps resuming. Ignored under TLS 1.2.
+  void issue_fresh_ticket() {
+    ERR_clear_error();
+    if (SSL_version(ssl_) == TLS1_3_VERSION && SSL_new_session_ticket(ssl_) != 1) ERR_clear_error();
+  }
   // Ticket issue (the generate callback) and control handshakes: stamps the binding token on
   // the session about to be issued or cached.
   void bind_session();
@@ -335,8 +348,14 @@ int generate_ticket(SSL* ssl, void*) {
   return 1;
 }
 
-SSL_TICKET_RETURN decrypt_ticket(SSL*, SSL_SESSION*, const unsigned char*, std::size_t,
+SSL_TICKET_RETURN decrypt_ticket(SSL*, SSL_SESSION* session, const unsigned char*, std::size_t,
                                  SSL_TICKET_STATUS status, void*) {
+  if ((status == SSL_TICKET_SUCCESS || status == SSL_TICKET_SUCCESS_RENEW) && session != nullptr) {
+    // SECURITY: OpenSSL 3.0 resumes a TLS 1.3 ticket however old it is; the session lifetime
+    // is enforced here. An expired ticket means a full handshake (and no session reuse).
+    const std::int64_t age = static_cast<std::int64_t>(std::time(nullptr)) - SSL_SESSION_get_time(session);
+    if (age > SSL_SESSION_get_timeout(session)) return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
   switch (status) {
     case SSL_TICKET_SUCCESS: return SSL_TICKET_RETURN_USE;
     case SSL_TICKET_SUCCESS_RENEW: return SSL_TICKET_RETURN_USE_RENEW;
@@ -460,6 +479,12 @@ class OpenSslTlsServer final : public core::TlsServer {
           .flag("resumed", (*stream)->tls()->session_reused);
       ec = TlsErrc::session_not_reused;
     }
+    // Long sessions: once the resumed session is half way through its lifetime, the control
+    // connection hands the client a fresh ticket, so its data connections never present an
+    // expired one (the failure ProFTPD shows with FileZilla after the ticket lifetime).
+    if (!ec && (*stream)->tls()->session_reused && (*stream)->session_age() * 2 >= settings_.session_lifetime.count()) {
+      control_tls->issue_fresh_ticket();
+    }
     if (ec) {
       (*stream)->close();
       co_return ec;
@@ -499,6 +524,10 @@ class OpenSslTlsServer final : public core::TlsServer {
       plain->close();
       return boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
     }
+    // No session tickets on data connections: an uploading client never reads them, and unread
+    // data turns its close() into a TCP reset that can discard the end of the upload. Tickets
+    // come from the control connection (refreshed as they age, see secure_data).
+    if (role == Role::data) SSL_set_num_tickets(ssl, 0);
     return std::make_unique<TlsStream>(std::move(plain), std::move(ctx), ssl, role, token);
   }
 

@@ -330,10 +330,6 @@ def test_lftp_round_trip_tls12(server, tls_certs, area, workdir, payload_1mib):
     assert server.events("tls", channel="control", version="TLSv1.2")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "server bug (intermittent): lftp/GnuTLS uploads over a TLS 1.3 protected data connection "
-    "are cut after ~112 KiB in about half the runs: the server logs result 'failed', "
-    "'Connection reset by peer' and replies 426; never seen with TLS 1.2"))
 def test_lftp_round_trip_tls13(server, tls_certs, area, workdir, payload_1mib):
     lftp_round_trip(server, tls_certs, area, workdir, payload_1mib, LFTP_EAGER)
 
@@ -363,10 +359,6 @@ def test_ftplib_round_trip_with_session_reuse(server, tls_certs, area):
     assert not server.events("tls_failed", channel="data")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: the data-channel TLS handshake is awaited before the 150 reply, so a client "
-    "that waits for 150 before starting TLS on the data connection (ftplib, lftp) stalls "
-    "until data_connect_timeout and gets 425"))
 @pytest.mark.parametrize("client", ["ftplib-reusing-alice", "ftplib-stock-bob-exempt", "lftp"])
 def test_client_that_waits_for_150_before_the_data_handshake(server, tls_certs, client):
     # RFC 4217 clients commonly send the command, wait for the 1xx reply and only then start
@@ -615,9 +607,6 @@ def test_login_before_auth_is_refused_when_control_tls_is_required(server, tls_c
     assert not server.events("login", user="alice", protocol="ftp", result="ok")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "contract deviation: PASS after a USER refused for want of TLS answers 503 'Login with "
-    "USER first.' instead of 530 (the password is not accepted either way)"))
 def test_pass_before_auth_is_530(server, tls_certs):
     with Control(HOST, server.port) as ctl:
         assert ctl.cmd("USER alice").code == 530

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <fstream>
 
 #include "tls_test_util.hpp"
@@ -246,7 +248,9 @@ TEST_F(TlsServerTest, Tls12TicketResumptionIsAccepted) {
   EXPECT_TRUE((*result)->tls()->session_reused);
 }
 
-TEST_F(TlsServerTest, TicketIssuedOnDataConnectionKeepsLongSessionWorking) {
+TEST_F(TlsServerTest, DataConnectionsIssueNoTickets) {
+  // An uploading client never reads from the data connection: a ticket left unread there would
+  // turn its close() into a TCP reset that can cut the end of the upload.
   auto server = make(settings());
   ClientContext ctx;
   Client client(ctx, harness_.port());
@@ -257,19 +261,50 @@ TEST_F(TlsServerTest, TicketIssuedOnDataConnectionKeepsLongSessionWorking) {
   auto result1 = data(*server, *ctrl, ctx, first.get(), true, &data1);
   ASSERT_TRUE(result1) << result1.error().message();
   EXPECT_FALSE(harness_.write(**result1, "x"));
-  EXPECT_EQ(data1->read(1), "x");  // processes the tickets issued on the data connection
-  SessionPtr second(data1->session());
-  ASSERT_NE(second.get(), first.get());
+  EXPECT_EQ(data1->read(1), "x");  // would have processed any ticket sent before the data
+  SessionPtr after(data1->session());
   const unsigned char* ticket1 = nullptr;
   const unsigned char* ticket2 = nullptr;
   std::size_t len1 = 0, len2 = 0;
   SSL_SESSION_get0_ticket(first.get(), &ticket1, &len1);
-  SSL_SESSION_get0_ticket(second.get(), &ticket2, &len2);
+  SSL_SESSION_get0_ticket(after.get(), &ticket2, &len2);
+  ASSERT_GT(len1, 0u);
+  EXPECT_TRUE(len1 == len2 && std::equal(ticket1, ticket1 + len1, ticket2));
+}
+
+TEST_F(TlsServerTest, AgeingSessionGetsAFreshTicketOnTheControlConnection) {
+  // A long session outlives its first ticket: once the session is half way through its
+  // lifetime, the next data connection makes the control connection issue a new ticket, and
+  // data connections keep resuming after the first ticket expired.
+  // Session times have one-second resolution, hence the margins.
+  auto s = settings();
+  s.session_lifetime = std::chrono::seconds(4);
+  auto server = make(s);
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  SessionPtr first(client.session());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // half the lifetime has passed
+  auto early = data(*server, *ctrl, ctx, first.get(), true);
+  ASSERT_TRUE(early) << early.error().message();
+  // The fresh ticket travels with the next control reply.
+  EXPECT_FALSE(harness_.write(*ctrl, "226"));
+  EXPECT_EQ(client.read(3), "226");
+  SessionPtr fresh(client.session());
+  const unsigned char* ticket1 = nullptr;
+  const unsigned char* ticket2 = nullptr;
+  std::size_t len1 = 0, len2 = 0;
+  SSL_SESSION_get0_ticket(first.get(), &ticket1, &len1);
+  SSL_SESSION_get0_ticket(fresh.get(), &ticket2, &len2);
   ASSERT_GT(len2, 0u);
   EXPECT_FALSE(len1 == len2 && std::equal(ticket1, ticket1 + len1, ticket2));
-  auto result2 = data(*server, *ctrl, ctx, second.get(), true);
-  ASSERT_TRUE(result2) << result2.error().message();
-  EXPECT_TRUE((*result2)->tls()->session_reused);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));  // the first ticket has expired
+  auto stale = data(*server, *ctrl, ctx, first.get(), true);
+  EXPECT_FALSE(stale);
+  auto late = data(*server, *ctrl, ctx, fresh.get(), true);
+  ASSERT_TRUE(late) << late.error().message();
+  EXPECT_TRUE((*late)->tls()->session_reused);
 }
 
 TEST_F(TlsServerTest, ResumedControlConnectionKeepsWorkingDataConnections) {
