@@ -1070,10 +1070,26 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     co_return;
   }
+  // Opens an upload's file once the data connection may be used; false: replied already.
+  auto open_upload = [&]() -> awaitable<bool> {
+    auto opened = co_await offload(open);
+    if (!opened) {
+      (*stream)->close();
+      co_await reply(reply_for(opened.error()));
+      co_return false;
+    }
+    file = std::move(*opened);
+    co_return true;
+  };
+  if (!open_first && !prot_private_) {
+    // Plain uploads: the file is opened (created, truncated) only once the data connection is
+    // up, and a bad name is reported instead of 150.
+    if (!co_await open_upload()) co_return;
+  }
   std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") + " mode data connection for " + path.str();
   if (kind == TransferKind::unique_upload) opening = "FILE: " + std::string(path.name());
-  // 150 comes before the data connection's TLS handshake: FTPS clients such as ftplib and lftp
-  // start TLS only once they have read it.
+  // With PROT P, 150 comes before the data connection's TLS handshake: FTPS clients such as
+  // ftplib and lftp start TLS only once they have read it.
   co_await reply(150, opening);
   if (prot_private_) {
     auto secured = co_await protect_data_connection(std::move(*stream));
@@ -1084,15 +1100,10 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     stream = std::move(secured);
   }
-  if (!open_first) {
-    // Uploads: nothing is created or truncated until the (protected) data connection is in place.
-    auto opened = co_await offload(open);
-    if (!opened) {
-      (*stream)->close();
-      co_await reply(reply_for(opened.error()));
-      co_return;
-    }
-    file = std::move(*opened);
+  if (!open_first && prot_private_) {
+    // Protected uploads: nothing is created or truncated until the data connection has proven
+    // it resumed this control connection's TLS session.
+    if (!co_await open_upload()) co_return;
   }
 
   const auto begin = Clock::now();
