@@ -364,7 +364,7 @@ class ServerFactory:
         self.servers = []
 
     def config_for(self, root, *, anonymous=False, listen=None, limits=None, ftp=None,
-                   users=None, extra=None, tls=None, user_tls=None):
+                   users=None, extra=None, tls=None, user_tls=None, user_extra=None):
         alice_home, bob_home, pub_home = root / "alice", root / "bob", root / "pub"
         config = {
             "log": {"level": "info"},
@@ -406,6 +406,8 @@ class ServerFactory:
         for user in config["users"]:
             if user_tls and user["name"] in user_tls:
                 user["tls"] = dict(user_tls[user["name"]])  # per-user TLS overrides
+            if user_extra and user["name"] in user_extra:
+                user.update(user_extra[user["name"]])  # more keys for that user's entry
         if extra:
             config = deep_merge(config, extra)
         return config

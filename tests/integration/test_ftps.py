@@ -782,6 +782,52 @@ def test_mutual_tls(mtls_server, tls_certs, workdir):
         assert r.returncode != 0 and r.stdout == "", "curl with an unrelated certificate"
 
 
+def test_client_certificate_logs_a_user_in(server_factory, tls_certs):
+    """users[].client_certificate: bob's certificate alone logs him in (232); alice needs her
+    certificate and her password; neither logs in with the password alone."""
+    cn = "filegate-test-client"
+    srv = server_factory.start(
+        tls=tls_certs.server_tls(client_ca=str(tls_certs.ca), client_certificate="optional"),
+        user_extra={"alice": {"client_certificate": {"common_name": cn, "password": "required"}},
+                    "bob": {"client_certificate": {"common_name": cn, "password": "not_required"}}})
+
+    def session(with_cert):
+        ctx = (client_context(tls_certs, tls_certs.client_cert, tls_certs.client_key) if with_cert
+               else client_context(tls_certs))
+        ftp = ftplib.FTP_TLS(context=ctx, timeout=TIMEOUT)
+        ftp.connect(HOST, srv.port)
+        ftp.auth()
+        return ftp
+
+    ftp = session(with_cert=True)
+    try:
+        assert ftp.sendcmd("USER bob").startswith("232")
+        assert ftp.sendcmd("PWD").startswith("257")
+    finally:
+        close_ftp(ftp)
+    login = srv.wait_for_event("login", user="bob", result="ok")[-1]
+    assert login.get("method") == "certificate" and cn in login.get("client_certificate", ""), login
+
+    ftp = session(with_cert=True)
+    try:
+        assert ftp.sendcmd("USER alice").startswith("331")
+        assert ftp.sendcmd(f"PASS {PASSWORDS['alice']}").startswith("230")
+    finally:
+        close_ftp(ftp)
+    assert srv.wait_for_event("login", user="alice", result="ok")[-1].get("method") == "certificate_and_password"
+
+    for user in ("alice", "bob"):
+        ftp = session(with_cert=False)
+        try:
+            assert ftp.sendcmd(f"USER {user}").startswith("331")
+            with pytest.raises(ftplib.error_perm) as info:
+                ftp.sendcmd(f"PASS {PASSWORDS[user]}")
+            assert str(info.value).startswith("530"), info.value
+        finally:
+            close_ftp(ftp)
+    assert any("certificate" in e.get("reason", "") for e in srv.events("login", result="failed"))
+
+
 # --------------------------------------------------------------------------------------------
 # SIGHUP: certificate reload
 # --------------------------------------------------------------------------------------------
