@@ -168,7 +168,7 @@ Session::~Session() {
   const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
   log::info("session_end")
       .unum("session", id_)
-      .str("protocol", "ftp")
+      .str("protocol", secured_ ? "ftps" : "ftp")
       .str("client", peer_.address().to_string())
       .str("user", user_ ? std::string_view(user_->name) : std::string_view())
       .unum("bytes_in", bytes_in_)
@@ -199,7 +199,7 @@ void Session::close() {
 awaitable<void> Session::run() {
   log::info("session_start")
       .unum("session", id_)
-      .str("protocol", "ftp")
+      .str("protocol", listener_.implicit_tls ? "ftps" : "ftp")
       .str("client", peer_.address().to_string())
       .num("client_port", peer_.port());
   // SECURITY: urgent data (the Telnet "synch" clients send with ABOR) stays in the stream, so
@@ -1262,6 +1262,7 @@ awaitable<bool> Session::secure_control() {
     co_return false;
   }
   control_ = std::move(*secured);
+  secured_ = true;
   if (closed_) {
     control_->close();
     co_return false;

@@ -782,6 +782,37 @@ def test_mutual_tls(mtls_server, tls_certs, workdir):
         assert r.returncode != 0 and r.stdout == "", "curl with an unrelated certificate"
 
 
+def test_ftps_and_plain_ftp_see_the_same_files(server_factory, tls_certs):
+    """One filesystem and one realm: what alice uploads over FTPS is byte-identical over plain
+    FTP (on a listener where TLS is optional), and the other way round."""
+    srv = server_factory.start(
+        listen=["127.0.0.1:0", {"address": "127.0.0.1:0", "tls_control": "optional", "tls_data": "optional"}],
+        tls=tls_certs.server_tls())
+    # The second listener (TLS optional), in the order the config lists them.
+    plain_port = [int(e["address"].rsplit(":", 1)[1]) for e in srv.events("listening")][1]
+    data_up, data_back = os.urandom(300_000), os.urandom(200_000)
+    secure = ftps_login(srv.port, tls_certs)
+    plain = ftplib.FTP(timeout=TIMEOUT)
+    plain.connect(HOST, plain_port)
+    plain.login("alice", PASSWORDS["alice"])
+    try:
+        stor_bytes(secure, "/cross-up.bin", data_up)
+        assert retr_bytes(plain, "/cross-up.bin") == data_up
+        stor_bytes(plain, "/cross-back.bin", data_back)
+        assert retr_bytes(secure, "/cross-back.bin") == data_back
+        assert sorted(plain.nlst("/")) == sorted(secure.nlst("/"))
+        assert plain.sendcmd("SIZE /cross-up.bin") == secure.sendcmd("SIZE /cross-up.bin")
+        assert plain.sendcmd("MDTM /cross-back.bin") == secure.sendcmd("MDTM /cross-back.bin")
+        # The same permission letters give the same refusal over both.
+        for ftp in (plain, secure):
+            with pytest.raises(ftplib.error_perm) as info:
+                retr_bytes(ftp, "/inbox/anything")
+            assert str(info.value).startswith("550")
+    finally:
+        close_ftp(secure)
+        close_ftp(plain)
+
+
 def test_client_certificate_logs_a_user_in(server_factory, tls_certs):
     """users[].client_certificate: bob's certificate alone logs him in (232); alice needs her
     certificate and her password; neither logs in with the password alone."""
