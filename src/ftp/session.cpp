@@ -910,6 +910,17 @@ awaitable<void> Session::cmd_rest(const std::string& arg) {
   co_await reply(350, "Restarting at " + std::to_string(offset) + ". Send STOR or RETR.");
 }
 
+awaitable<std::optional<unsigned short>> Session::open_passive() {
+  auto endpoint = data_.listen(executor_, local_.address(), context_.settings.passive_port_min,
+                               context_.settings.passive_port_max);
+  if (!endpoint) {
+    log::error("passive_listen_failed").unum("session", id_).str("error", endpoint.error().message());
+    co_await reply(425, "Cannot open passive connection.");
+    co_return std::nullopt;
+  }
+  co_return endpoint->port();
+}
+
 awaitable<void> Session::cmd_pasv(const std::string&) {
   if (epsv_all_) {
     co_await reply(503, "EPSV ALL in effect: use EPSV.");
@@ -919,17 +930,12 @@ awaitable<void> Session::cmd_pasv(const std::string&) {
     co_await reply(522, "PASV is for IPv4; use EPSV (2).");
     co_return;
   }
-  auto endpoint = data_.listen(executor_, local_.address(), context_.settings.passive_port_min,
-                               context_.settings.passive_port_max);
-  if (!endpoint) {
-    log::error("passive_listen_failed").unum("session", id_).str("error", endpoint.error().message());
-    co_await reply(425, "Cannot open passive connection.");
-    co_return;
-  }
+  const auto port = co_await open_passive();
+  if (!port) co_return;
   auto announced = local_.address().to_v4();
   if (listener_.passive_address) announced = *listener_.passive_address;
   else if (context_.settings.passive_address) announced = *context_.settings.passive_address;
-  co_await reply(227, format_pasv(announced, endpoint->port()));
+  co_await reply(227, format_pasv(announced, *port));
 }
 
 awaitable<void> Session::cmd_epsv(const std::string& arg) {
@@ -951,14 +957,9 @@ awaitable<void> Session::cmd_epsv(const std::string& arg) {
       co_return;
     }
   }
-  auto endpoint = data_.listen(executor_, local_.address(), context_.settings.passive_port_min,
-                               context_.settings.passive_port_max);
-  if (!endpoint) {
-    log::error("passive_listen_failed").unum("session", id_).str("error", endpoint.error().message());
-    co_await reply(425, "Cannot open passive connection.");
-    co_return;
-  }
-  co_await reply(229, format_epsv(endpoint->port()));
+  const auto port = co_await open_passive();
+  if (!port) co_return;
+  co_await reply(229, format_epsv(*port));
 }
 
 awaitable<void> Session::set_active(std::optional<tcp::endpoint> target) {

@@ -222,6 +222,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   awaitable<void> start_upload(TransferKind kind, const std::string& arg);
   awaitable<void> set_active(std::optional<tcp::endpoint> target);
+  // PASV/EPSV: a passive listener on the control connection's address; replies on failure.
+  awaitable<std::optional<unsigned short>> open_passive();
   awaitable<void> list_command(const std::string& arg, bool names_only, bool machine);
 
   SessionContext& context_;
