@@ -20,10 +20,6 @@ class TcpStream final : public ByteStream {
   tcp::endpoint local_endpoint() const override { return local_; }
   tcp::endpoint remote_endpoint() const override { return remote_; }
 
-  tcp::socket& socket() { return socket_; }
-  // Gives the socket away (for a TLS stream to wrap it).
-  tcp::socket release() { return std::move(socket_); }
-
  private:
   tcp::socket socket_;
   tcp::endpoint local_;

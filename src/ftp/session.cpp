@@ -603,7 +603,6 @@ awaitable<void> Session::cmd_quit(const std::string&) {
 
 awaitable<void> Session::cmd_rein(const std::string&) {
   log_out();
-  host_given_ = false;
   co_await reply(220, "Ready for new user.");
 }
 
@@ -613,7 +612,6 @@ awaitable<void> Session::cmd_host(const std::string&) {
     co_await reply(503, "HOST must precede USER.");
     co_return;
   }
-  host_given_ = true;
   co_await reply(220, "Host accepted.");
 }
 

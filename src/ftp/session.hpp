@@ -257,7 +257,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const auth::User> user_;
   std::shared_ptr<auth::AuthorizedFilesystem> fs_;
   unsigned login_failures_ = 0;
-  bool host_given_ = false;
   bool secured_ = false;       // the control connection went TLS (for the session_end line)
   bool pbsz_ = false;          // PBSZ 0 received on a protected control connection
   bool prot_private_ = false;  // PROT P: data connections are TLS-protected
