@@ -1030,15 +1030,7 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
   TransferScope scope(*this);
 
   std::unique_ptr<vfs::File> file;
-  if (!data_.configured()) {
-    co_await reply(425, "Use PORT or PASV first.");
-    co_return;
-  }
-  if (!prot_private_ && data_tls_required()) {
-    data_.reset();
-    co_await reply(521, "Data connections must be protected: use PROT P.");
-    co_return;
-  }
+  if (!co_await data_channel_ready()) co_return;
   // Downloads (and STOU, whose 150 reply names the new file) open first, so a missing file is
   // reported before any data connection is made. STOU creates a new file exclusively: nothing
   // that existed is touched.
@@ -1437,16 +1429,21 @@ awaitable<void> Session::send_listing(std::string text, std::string_view what) {
   }
 }
 
-awaitable<void> Session::list_command(const std::string& arg, bool names_only, bool machine) {
+awaitable<bool> Session::data_channel_ready() {
   if (!data_.configured()) {
     co_await reply(425, "Use PORT or PASV first.");
-    co_return;
+    co_return false;
   }
   if (!prot_private_ && data_tls_required()) {
     data_.reset();
     co_await reply(521, "Data connections must be protected: use PROT P.");
-    co_return;
+    co_return false;
   }
+  co_return true;
+}
+
+awaitable<void> Session::list_command(const std::string& arg, bool names_only, bool machine) {
+  if (!co_await data_channel_ready()) co_return;
   const auto target = machine ? std::string_view(arg) : strip_list_options(arg);
   auto path = co_await resolve(target.empty() ? std::string_view(".") : target);
   if (!path) co_return;

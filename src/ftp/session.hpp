@@ -154,6 +154,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                std::uint64_t offset, const std::optional<vfs::Path>& staged);
   Result<vfs::Attributes> stat_listed(const vfs::Path& path) const;
   awaitable<void> send_listing(std::string text, std::string_view what);
+  // Before any transfer: a PASV/PORT set-up exists and the data policy allows it (425 / 521).
+  awaitable<bool> data_channel_ready();
   awaitable<bool> control_alive();
   Result<std::string> build_listing(vfs::Path path, bool names_only, bool machine) const;
 
