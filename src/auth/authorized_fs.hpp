@@ -34,7 +34,8 @@ class AuthorizedFilesystem final : public vfs::Filesystem {
  public:
   AuthorizedFilesystem(std::shared_ptr<vfs::Filesystem> inner, PermissionRules rules);
 
-  // Checks one letter for a path; for commands with no VFS call of their own.
+  // Checks one letter for a path; for commands with no VFS call of their own. Like every call
+  // here it may touch the disk (resolving where the path leads), so it runs on a worker.
   Result<void> check(Permission permission, const vfs::Path& path) const;
   // 'e' plus "is an existing directory" (FTP CWD, SFTP has no equivalent).
   Result<void> change_directory(const vfs::Path& path);

@@ -1164,10 +1164,8 @@ awaitable<void> Session::start_upload(TransferKind kind, const std::string& arg)
   if (!path) co_return;
   // Checked before any data connection, so a refusal costs the client nothing.
   const auto needed = kind == TransferKind::append ? Permission::append : Permission::upload;
-  if (auto allowed = fs_->check(needed, *path); !allowed) {
-    co_await reply(reply_for(allowed.error()));
-    co_return;
-  }
+  // On a worker: with per-directory rules the check resolves where the path really leads.
+  if (!co_await fs_call([&] { return fs_->check(needed, *path); })) co_return;
   std::optional<vfs::Path> staged;
   FileOpener open;
   if (unique) {
