@@ -539,6 +539,39 @@ def test_tls11_refused(server, tls_certs, port_kind):
     assert rc != 0 and negotiated(out) is None and not served(out), out
 
 
+def test_tls12_renegotiation_is_refused(server, tls_certs):
+    # s_client renegotiates when it reads a line "R" (interactive mode: no -ign_eof).
+    cmd = ["openssl", "s_client", "-starttls", "ftp", "-connect", f"{HOST}:{server.port}",
+           "-CAfile", str(tls_certs.ca), "-verify_return_error", "-brief", "-tls1_2"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        seen = ""
+        while "220 " not in seen and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen += line
+        assert "220 " in seen and negotiated(seen)[0] == "TLSv1.2", seen
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write("R\n")
+            proc.stdin.flush()
+            time.sleep(0.5)
+            proc.stdin.write("NOOP\r\n")
+            proc.stdin.flush()
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "RENEGOTIATING" in out, out
+    assert "no renegotiation" in out and not served(out), out
+    # The refusal cost only that connection.
+    rc, out = s_client(server.port, tls_certs, "-tls1_2")
+    assert served(out), out
+
+
 def test_tls12_refused_when_min_version_is_tls13(server_factory, tls_certs):
     srv = server_factory.start(listen=["127.0.0.1:0", {"address": "127.0.0.1:0",
                                                        "implicit_tls": True}],
