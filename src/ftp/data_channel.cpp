@@ -65,9 +65,9 @@ struct Sender {
   std::uint64_t bytes = 0;
   bool file_done = false;
   bool last_was_cr = false;
-  std::vector<std::byte> raw{};  // file data (ASCII conversion source)
-  std::vector<std::byte> out{};  // bytes waiting to go to the network
-  std::size_t out_pos = 0;
+  std::vector<std::byte> raw{};  // file data
+  std::vector<std::byte> out{};  // ASCII: the converted data
+  std::span<const std::byte> pending{};  // bytes waiting to go to the network (in raw or out)
 
   PumpStep pump() {
     std::uint64_t moved = 0;
@@ -95,10 +95,8 @@ struct Sender {
         }
         return {Step::network_error, Readiness::write, error_code(errno, boost::system::system_category())};
       }
-      if (out_pos == out.size()) {
+      if (pending.empty()) {
         if (file_done) return finish(file, Readiness::write);
-        out.clear();
-        out_pos = 0;
         auto read = file.read(raw, file_offset);
         if (!read) return {Step::disk_error, Readiness::write, read.error()};
         if (*read == 0) {
@@ -107,19 +105,23 @@ struct Sender {
         }
         file_offset += *read;
         if (ascii) {
+          out.clear();
           for (std::size_t i = 0; i < *read; ++i) {
             const std::byte b = raw[i];
             if (b == std::byte{'\n'} && !last_was_cr) out.push_back(std::byte{'\r'});
             out.push_back(b);
             last_was_cr = b == std::byte{'\r'};
           }
+          pending = out;
         } else {
-          out.assign(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(*read));
+          // Binary data goes to the network straight from the read buffer (a TLS stream
+          // encrypts from it; no copy of our own).
+          pending = std::span<const std::byte>(raw).first(*read);
         }
       }
       error_code ec;
-      const std::size_t n = stream.write_some(std::span(out).subspan(out_pos), ec);
-      out_pos += n;
+      const std::size_t n = stream.write_some(pending, ec);
+      pending = pending.subspan(n);
       bytes += n;
       moved += n;
       control.progress.store(bytes);
