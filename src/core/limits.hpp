@@ -29,6 +29,22 @@ struct Limits {
   // Failed logins: the reply waits this long, and the session ends after this many failures.
   Milliseconds failed_login_delay{1000};
   unsigned max_login_failures{3};
+
+  // SFTP. The frame cap is OpenSSH's SFTP_MAX_MSG_LENGTH: a longer frame ends the session
+  // before any of it is buffered. READ lengths are cut to sftp_max_read; WRITE data and every
+  // other message only have to fit in a frame. limits@openssh.com reports these to clients.
+  std::uint32_t sftp_max_packet{256 * 1024};
+  std::uint32_t sftp_max_read{256 * 1024 - 1024};
+  std::uint32_t sftp_max_write{256 * 1024 - 1024};
+  // Open file and directory handles per SFTP session.
+  std::uint32_t sftp_max_handles{256};
+  // Request bytes received but not yet answered (queued plus the batch in flight): above this
+  // the transport stops reading the channel until the queue drains. OpenSSH's client keeps
+  // 64 x 32 KiB writes in flight (just over 2 MiB); this leaves room for four such windows.
+  std::size_t sftp_max_queued_bytes{8 * 1024 * 1024};
+  // Reply bytes one batch of requests may produce before the rest wait for the next batch
+  // (64 pipelined 32 KiB READs are 2 MiB; bounds the memory a flood of READs can pin).
+  std::size_t sftp_max_batch_reply{4 * 1024 * 1024};
 };
 
 }  // namespace filegate::core

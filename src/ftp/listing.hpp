@@ -8,6 +8,7 @@
 
 #include "auth/permissions.hpp"
 #include "vfs/filesystem.hpp"
+#include "vfs/listing.hpp"
 
 namespace filegate::ftp {
 
@@ -20,9 +21,8 @@ struct FactSet {
   std::string describe(bool with_stars) const;
 };
 
-// One `ls -l` line: "-rw-r--r--   1 ftp      ftp          1234 Nov 21 06:40 name".
-// `now` decides between "HH:MM" (recent) and " YYYY" (older than six months or in the future).
-std::string list_line(const vfs::DirectoryEntry& entry, vfs::TimePoint now);
+// LIST lines: the `ls -l` line SFTP's READDIR sends too (vfs/listing.hpp).
+using vfs::list_line;
 
 // One MLSD/MLST fact line without the leading space: "type=file;size=5;...; name".
 // `permissions` are the user's effective letters at that path, for the perm fact.
