@@ -40,25 +40,25 @@ inline std::string to_text(std::span<const std::byte> bytes) {
 class Msg {
  public:
   // `id` is left out for INIT (which has a version instead).
-  explicit Msg(Message type, std::optional<std::uint32_t> id = std::nullopt) : w_(buffer_) {
-    start_ = w_.begin_frame(static_cast<std::uint8_t>(type));
-    if (id) w_.u32(*id);
+  explicit Msg(Message type, std::optional<std::uint32_t> id = std::nullopt) {
+    start_ = w().begin_frame(static_cast<std::uint8_t>(type));
+    if (id) w().u32(*id);
   }
-  Msg& u8(std::uint8_t v) { return w_.u8(v), *this; }
-  Msg& u32(std::uint32_t v) { return w_.u32(v), *this; }
-  Msg& u64(std::uint64_t v) { return w_.u64(v), *this; }
-  Msg& str(std::string_view v) { return w_.string(v), *this; }
-  Msg& bytes(std::span<const std::byte> v) { return w_.bytes(v), *this; }
+  Msg& u8(std::uint8_t v) { return w().u8(v), *this; }
+  Msg& u32(std::uint32_t v) { return w().u32(v), *this; }
+  Msg& u64(std::uint64_t v) { return w().u64(v), *this; }
+  Msg& str(std::string_view v) { return w().string(v), *this; }
+  Msg& bytes(std::span<const std::byte> v) { return w().bytes(v), *this; }
   Msg& attrs_none() { return u32(0); }
   Bytes frame() {
-    w_.end_frame(start_);
+    w().end_frame(start_);
     auto b = buffer_.bytes();
     return Bytes(b.begin(), b.end());
   }
 
  private:
+  Writer w() { return Writer(buffer_); }
   Buffer buffer_;
-  Writer w_;
   std::size_t start_ = 0;
 };
 
@@ -147,6 +147,19 @@ class SftpHarness {
     run_until([&] { return fed; });
   }
   void feed(const Bytes& bytes) { feed(std::span<const std::byte>(bytes)); }
+
+  // Hands bytes over and reports accepting() as the transport sees it right afterwards (in
+  // the same strand handler, before any batch can finish).
+  bool feed_and_probe(const Bytes& bytes) {
+    bool fed = false, accepting = false;
+    asio::post(strand_, [&] {
+      subsystem_->receive(bytes);
+      accepting = subsystem_->accepting();
+      fed = true;
+    });
+    run_until([&] { return fed; });
+    return accepting;
+  }
 
   bool accepting() {
     bool result = false, done = false;
