@@ -22,117 +22,37 @@ See bench/README.md.
 
 from __future__ import annotations
 
-import argparse
 import ftplib
 import io
 import json
-import multiprocessing
 import os
-import pwd
-import resource
 import shutil
-import signal
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-PEERS = BENCH / ".peers"
-PEER_ROOT = PEERS / "root"
-WORK = BENCH / ".work"
-SHM = Path("/dev/shm/fgbench")
+from bench_common import (GIB, MB, PASSWORD, PEER_ROOT, SHM, USER, WORK, Figure, Server,
+                          SystemUser, begin_run, bench_password_hash, deb_version, free_port,
+                          fresh_dir, git_describe, hold_until_interrupted, idle_session_kib,
+                          launch, log, make_plan, parse_args, peer_env, print_table,
+                          process_tree, run, sessions_per_second, setup_user, stop_server,
+                          teardown_user, tree_cpu_seconds, wait_tree_settles)
+from bench_common import ensure_peers as _ensure_peers
 
-USER = "fgbench"
-PASSWORD = "fgbench-Pass-42"
 ALL_SERVERS = ("filegate", "vsftpd", "pure-ftpd")
 PEER_DEBS = ("vsftpd", "pure-ftpd", "pure-ftpd-common", "libwrap0")
 ONLY_CHOICES = ("throughput", "small", "sessions", "memory",
                 "ftps_throughput", "ftps_small", "ftps_sessions")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-MB = 1_000_000
-GIB = 1 << 30
-KIB = 1024
 
 
 # Passive port ranges lie below the kernel's ephemeral range (32768-60999 on Debian) so a
 # client's outgoing port never collides with a passive listener. They are wide because
 # pure-ftpd caps its client count at half its passive range, and TIME_WAIT needs slack.
 PASV_RANGES = {"filegate": (12000, 17999), "vsftpd": (18000, 23999), "pure-ftpd": (24000, 29999)}
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------------------------
-# /proc helpers: process trees, CPU time, PSS
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # comm may contain spaces and parentheses: split after the last ')'.
-    return raw[raw.rindex(")") + 2:].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """root and all its live descendants (zombies included: their times are still there)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(int(entry))
-        if fields is None:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """utime+stime of every live process in the tree plus cutime+cstime (children already
-    reaped). Each CPU tick is counted once: a reaped child's time moves into its parent's
-    c-fields and the child leaves the tree. Threads are included in their process's fields."""
-    ticks = 0
-    for pid in process_tree(root):
-        f = _stat_fields(pid)
-        if f is not None:
-            # fields after ')': state=0 ppid=1 ... utime=11 stime=12 cutime=13 cstime=14
-            ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    return ticks / CLK_TCK
-
-
-def tree_pss_kib(root: int) -> int:
-    total = 0
-    for pid in process_tree(root):
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-                    break
-        except OSError:
-            pass
-    return total
-
-
-def wait_tree_settles(root: int, baseline: int, timeout: float = 5.0) -> None:
-    """Wait until a forking server has reaped the session processes of finished clients."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(process_tree(root)) > baseline:
-        time.sleep(0.02)
-    time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,69 +184,13 @@ def tls_probe(s: "Server") -> str:
 # Servers
 
 
-@dataclass
-class Server:
-    name: str
-    home: Path
-    port: int = 0
-    proc: subprocess.Popen | None = None
-    log_path: Path | None = None
-    version: str = ""
-    extra: dict = field(default_factory=dict)
-
-    server_pid: int = 0  # the server's main process, a child of the reaper (self.pid)
-    base_procs: int = 0  # processes in the tree while the server is idle
-
-    @property
-    def pid(self) -> int:
-        """The reaper wrapper's pid: the root of the tree whose CPU time is measured."""
-        assert self.proc is not None
-        return self.proc.pid
-
-    def url(self, path: str) -> str:
-        return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{path}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    done = subprocess.run(cmd, text=True, capture_output=True, **kw)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} exited with {done.returncode}: {done.stderr.strip()}")
-    return done
+def url(s: Server, path: str) -> str:
+    return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{s.port}/{path}"
 
 
 def ensure_peers() -> None:
     needed = [PEER_ROOT / "usr/sbin/vsftpd", PEER_ROOT / "usr/sbin/pure-ftpd", PEER_ROOT / "usr/bin/pure-pw"]
-    if all(p.exists() for p in needed):
-        return
-    debs = PEERS / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    log("fetching vsftpd and pure-ftpd with apt-get download (not installed, only unpacked)")
-    subprocess.run(["apt-get", "download", *PEER_DEBS], cwd=debs, check=True,
-                   stdout=subprocess.DEVNULL)
-    for deb in sorted(debs.glob("*.deb")):
-        run(["dpkg-deb", "-x", str(deb), str(PEER_ROOT)])
-    missing = [str(p) for p in needed if not p.exists()]
-    if missing:
-        raise SystemExit(f"peer binaries missing after unpacking: {missing}")
-
-
-def peer_env() -> dict:
-    env = dict(os.environ)
-    libs = [PEER_ROOT / "usr/lib/x86_64-linux-gnu", PEER_ROOT / "lib/x86_64-linux-gnu"]
-    env["LD_LIBRARY_PATH"] = ":".join(str(p) for p in libs)
-    return env
-
-
-def deb_version(pkg: str) -> str:
-    for deb in (PEERS / "debs").glob(f"{pkg}_*.deb"):
-        return deb.name.split("_")[1]
-    return "?"
+    _ensure_peers(needed, PEER_DEBS, "vsftpd and pure-ftpd")
 
 
 def write_configs(servers: dict[str, Server], password_hash: str, uid: int, gid: int,
@@ -424,35 +288,7 @@ require_ssl_reuse=YES
         s.extra["cafile"] = tls[0] if tls else None
 
 
-# Each server runs under this wrapper. It is a child subreaper: a session process whose own
-# parent exits without reaping it (vsftpd's session processes do this) is re-parented to the
-# wrapper, not to init, and reaped here, so its CPU time lands in the wrapper's
-# cutime/cstime and stays in the measured tree. (Making the listener itself the subreaper
-# does not work: vsftpd's listener aborts when it reaps a pid it did not fork.)
-REAPER = r"""
-import ctypes, os, signal, sys
-if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-    sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
-server = os.fork()
-if server == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-def forward(sig, _frame):
-    try:
-        os.kill(server, sig)
-    except ProcessLookupError:
-        pass
-signal.signal(signal.SIGTERM, forward)
-signal.signal(signal.SIGINT, forward)
-while True:
-    pid, status = os.wait()
-    if pid == server:
-        sys.exit(min(abs(os.waitstatus_to_exitcode(status)), 255))
-"""
-
-
 def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
-    s.log_path = WORK / f"{s.name}.log"
-    out = open(s.log_path, "w+")
     if s.name == "filegate":
         cmd, env = [str(filegate_bin), "run", "--config", str(s.extra["config"])], None
     elif s.name == "vsftpd":
@@ -474,50 +310,14 @@ def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
             # others); -2: certificate and key in one PEM.
             cmd += ["-Y", "3", "-2", str(s.extra["tls"][2])]
         env = peer_env()
-    # Own session: a terminal ^C reaches only this script, which then tears down in order.
-    # stdin is the log too: vsftpd writes its "500 OOPS" start-up errors to fd 0.
-    s.proc = subprocess.Popen([sys.executable, "-c", REAPER, *cmd], stdin=out, stdout=out,
-                              stderr=out, env=env, start_new_session=True)
-    deadline = time.monotonic() + 15
-    while True:
-        if s.proc.poll() is not None:
-            raise RuntimeError(f"{s.name} exited with {s.proc.returncode}: "
-                               f"{s.log_path.read_text()[-2000:]}")
-        try:
-            c = Control(s.port, timeout=2)
-            c.login(client_tls_context(s.extra["cafile"]) if s.extra.get("cafile") else None)
-            c.command("QUIT")
-            c.close()
-            break
-        except (OSError, RuntimeError, ConnectionError, ssl.SSLError) as e:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{s.name} not ready on port {s.port}: {e}; "
-                                   f"log: {s.log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-    wait_tree_settles(s.pid, 2)
-    s.base_procs = len(process_tree(s.pid))
-    s.server_pid = process_tree(s.pid)[1]
-    log(f"{s.name} pid {s.server_pid} ready on 127.0.0.1:{s.port}")
 
+    def ready() -> None:
+        c = Control(s.port, timeout=2)
+        c.login(client_tls_context(s.extra["cafile"]) if s.extra.get("cafile") else None)
+        c.command("QUIT")
+        c.close()
 
-def stop_server(s: Server) -> None:
-    if s.proc is None or s.proc.poll() is not None:
-        s.proc = None
-        return
-    tree = process_tree(s.pid)
-    s.proc.terminate()
-    try:
-        s.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        s.proc.kill()
-        s.proc.wait()
-    # Session processes of forking servers that outlived their listener.
-    for pid in tree[1:]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    s.proc = None
+    launch(s, cmd, env, ready)
 
 
 # --------------------------------------------------------------------------------------------
@@ -531,10 +331,10 @@ def curl_transfer(s: Server, direction: str, src: Path, size: int) -> tuple[floa
         target = s.home / "upload.bin"
         target.unlink(missing_ok=True)
         cmd = ["curl", "-sS", "--ftp-pasv", *tls, "-T", str(src),
-               "-w", "%{size_upload} %{time_total}", s.url("upload.bin")]
+               "-w", "%{size_upload} %{time_total}", url(s, "upload.bin")]
     else:
         cmd = ["curl", "-sS", "--ftp-pasv", *tls, "-o", "/dev/null",
-               "-w", "%{size_download} %{time_total}", s.url("big.bin")]
+               "-w", "%{size_download} %{time_total}", url(s, "big.bin")]
     base_procs = len(process_tree(s.pid))
     cpu0 = tree_cpu_seconds(s.pid)
     done = run(cmd)
@@ -602,127 +402,48 @@ def small_files(s: Server, count: int, size: int, eager: bool = False) -> tuple[
     return up, down
 
 
-def _session_worker(port: int, start: float, stop: float, queue, cafile: Path | None = None) -> None:
-    # One client context per worker: every session makes a full handshake (no resumption).
-    tls = client_tls_context(cafile) if cafile else None
-    done = errors = 0
-    while time.time() < start:
-        time.sleep(0.001)
-    end = start
-    while True:
-        now = time.time()
-        if now >= stop:
-            break
-        try:
+def ftp_session_setup(port: int, cafile: Path | None):
+    """For sessions_per_second: connect, greeting, (AUTH TLS,) USER, PASS, QUIT, close."""
+    def setup():
+        # One client context per worker: every session makes a full handshake (no resumption).
+        tls = client_tls_context(cafile) if cafile else None
+
+        def one_session() -> None:
             c = Control(port, timeout=30)
             c.login(tls)
             c.command("QUIT")
             c.close()
-            done += 1
-        except (OSError, RuntimeError, ConnectionError, ssl.SSLError):
-            errors += 1
-        end = time.time()
-    queue.put((done, errors, end))
+        return one_session
+    return setup
 
 
-def sessions_per_second(s: Server, clients: int, seconds: float) -> float:
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    start = time.time() + 0.3
-    cpu0 = tree_cpu_seconds(s.pid)
-    procs = [ctx.Process(target=_session_worker, args=(s.port, start, start + seconds, queue,
-                                                         s.extra.get("cafile")))
-             for _ in range(clients)]
-    for p in procs:
-        p.start()
-    results = [queue.get() for _ in procs]
-    for p in procs:
-        p.join()
-    done = sum(r[0] for r in results)
-    errors = sum(r[1] for r in results)
-    elapsed = max(r[2] for r in results) - start
-    if errors:
-        log(f"{s.name}: {errors} failed sessions during the sessions/s run")
-    wait_tree_settles(s.pid, s.base_procs, timeout=30)
-    cpu = tree_cpu_seconds(s.pid) - cpu0
-    log(f"{s.name}: {done} sessions in {elapsed:.2f} s, server CPU {cpu * 1000 / max(done, 1):.2f} ms/session")
-    return done / elapsed
+def ftp_idle_kib(s: Server, count: int) -> float:
+    def open_session() -> Control:
+        c = Control(s.port, timeout=60)
+        c.login()
+        return c
 
-
-def idle_session_kib(s: Server, count: int) -> float:
-    wait_tree_settles(s.pid, s.base_procs)
-    time.sleep(0.5)
-    base = tree_pss_kib(s.server_pid)  # the server's tree, without the reaper
-    sessions = []
-    try:
-        for _ in range(count):
-            c = Control(s.port, timeout=60)
-            c.login()
-            sessions.append(c)
-        time.sleep(1.0)  # let forked session processes finish logging in and settle
+    def check(c: Control) -> None:
         # Every session answers a NOOP, so none is half set-up while we measure.
-        for c in sessions:
-            if c.command("NOOP") != 200:
-                raise RuntimeError(f"{s.name}: NOOP refused")
-        loaded = tree_pss_kib(s.server_pid)
-        procs = len(process_tree(s.server_pid))
-    finally:
-        for c in sessions:
-            try:
-                c.sock.sendall(b"QUIT\r\n")
-            except OSError:
-                pass
-            c.close()
-    log(f"{s.name}: PSS {base} KiB -> {loaded} KiB with {count} sessions ({procs} processes)")
-    return (loaded - base) / count
+        if c.command("NOOP") != 200:
+            raise RuntimeError(f"{s.name}: NOOP refused")
 
+    def close(c: Control) -> None:
+        try:
+            c.sock.sendall(b"QUIT\r\n")
+        except OSError:
+            pass
+        c.close()
 
-# --------------------------------------------------------------------------------------------
-# Setup / teardown of the shared user
+    return idle_session_kib(s, count, open_session, check, close)
 
 
 class ServerStalled(Exception):
     """A transfer that did not complete: the figure is shown as failed, the run goes on."""
 
 
-@dataclass
-class SystemUser:
-    added: bool = False
-    uid: int = 0
-    gid: int = 0
-
-
-def setup_user(password_hash: str, home: Path) -> SystemUser:
-    u = SystemUser()
-    try:
-        pwd.getpwnam(USER)
-        log(f"system user {USER} already exists (left by an earlier run?); reusing it")
-        run(["usermod", "-d", str(home), USER])
-    except KeyError:
-        run(["useradd", "--system", "--no-create-home", "--home-dir", str(home),
-             "--shell", "/usr/sbin/nologin", USER])
-        u.added = True
-    run(["usermod", "-p", password_hash, USER])
-    entry = pwd.getpwnam(USER)
-    u.uid, u.gid = entry.pw_uid, entry.pw_gid
-    return u
-
-
-def teardown_user(u: SystemUser | None) -> None:
-    if u is not None and u.added:
-        subprocess.run(["userdel", USER], check=False, capture_output=True)
-
-
 # --------------------------------------------------------------------------------------------
 # Table
-
-
-@dataclass
-class Figure:
-    key: str
-    label: str
-    higher_is_better: bool
-    unit_fmt: str
 
 
 FIGURES = [
@@ -781,121 +502,41 @@ def target_check(key: str, res: dict[str, dict[str, float]]) -> str:
     return "-"
 
 
-def print_table(res: dict[str, dict[str, float]], title: str,
-                failed: dict[str, set[str]] | None = None) -> None:
+def print_ftp_table(res: dict[str, dict[str, float]], title: str,
+                    failed: dict[str, set[str]] | None = None) -> None:
     failed = failed or {}
-    cols = ["figure", "filegate", "vsftpd", "pure-ftpd", "ratio to best peer", "target"]
-    rows = []
-    for f in FIGURES:
-        if not any(f.key in r for r in res.values()) and not any(f.key in x for x in failed.values()):
-            continue
-        row = [f.label]
-        for name in ALL_SERVERS:
-            v = res.get(name, {}).get(f.key)
-            if f.key in failed.get(name, set()):
-                row.append("FAILED")
-            else:
-                row.append("-" if v is None else f.unit_fmt.format(v))
-        fg = res.get("filegate", {}).get(f.key)
-        peers = [r[f.key] for n, r in res.items() if n != "filegate" and f.key in r]
-        if fg is None or not peers:
-            row.append("-")
-        else:
-            best = max(peers) if f.higher_is_better else min(peers)
-            row.append(f"{fg / best:.2f}x" if best else "-")
-        row.append(target_check(f.key, res) if f.key not in failed.get("filegate", set())
-                   else "MISSED (filegate failed)")
-        rows.append(row)
-    widths = [max(len(str(r[i])) for r in rows + [cols]) for i in range(len(cols))]
-    print()
-    print(title)
-    line = " | ".join(c.ljust(w) for c, w in zip(cols, widths))
-    print(line)
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)))
-    print()
+    print_table(res, title, FIGURES, ALL_SERVERS, [("ratio to best peer", None)],
+                lambda key: (target_check(key, res) if key not in failed.get("filegate", set())
+                             else "MISSED (filegate failed)"),
+                {n: {k: "FAILED" for k in keys} for n, keys in failed.items()})
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def _raise_interrupt(*_args) -> None:
-    raise KeyboardInterrupt
-
-
-def git_describe() -> str:
-    try:
-        rev = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no",
-                     "--", "src"]).stdout.strip()
-        return rev + (" + uncommitted changes in src/" if dirty else "")
-    except (RuntimeError, FileNotFoundError):
-        return "?"
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 64 MiB file, 100 small files, 2 s of sessions, 100 idle sessions, 1 repetition")
-    ap.add_argument("--servers", default=",".join(ALL_SERVERS),
-                    help="comma-separated subset of: " + ", ".join(ALL_SERVERS))
-    ap.add_argument("--filegate", type=Path, default=REPO / "build/release/src/filegate",
-                    help="filegate binary (default: build/release/src/filegate)")
-    ap.add_argument("--reps", type=int, help="repetitions per figure (median); default 5 for throughput, 3 otherwise, quick 1")
-    ap.add_argument("--only", default=",".join(ONLY_CHOICES),
-                    help="comma-separated subset of: " + ", ".join(ONLY_CHOICES))
-    ap.add_argument("--hold", action="store_true",
-                    help="set up and start the servers, print how to reach them, wait for ^C, "
-                         "tear down (for strace/perf investigations); measures nothing")
-    ap.add_argument("--json", type=Path, default=WORK / "results.json", help="also write results here")
-    args = ap.parse_args()
+    args = parse_args(
+        __doc__, ALL_SERVERS, ONLY_CHOICES,
+        quick_help="smoke run: 64 MiB file, 100 small files, 2 s of sessions, 100 idle sessions, 1 repetition",
+        reps_help="repetitions per figure (median); default 5 for throughput, 3 otherwise, quick 1",
+        json_default=WORK / "results.json",
+        why_root="vsftpd logs in through PAM against a system user this script adds")
+    servers_wanted, only = args.servers_wanted, args.only_set
 
-    servers_wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
-    for s in servers_wanted:
-        if s not in ALL_SERVERS:
-            ap.error(f"unknown server {s!r}")
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
-    for o in only:
-        if o not in ONLY_CHOICES:
-            ap.error(f"unknown --only value {o!r}")
-    if os.geteuid() != 0:
-        ap.error("run as root: vsftpd logs in through PAM against a system user this script adds")
-    if "filegate" in servers_wanted and not args.filegate.exists():
-        ap.error(f"{args.filegate} missing; build it with:\n  cd {REPO} && "
-                 "cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFILEGATE_TESTS=OFF && "
-                 "cmake --build build/release --target filegate")
-
-    big = (64 << 20) if args.quick else GIB
-    n_small = 100 if args.quick else 1000
-    small_size = 4 * KIB
-    session_seconds = 2.0 if args.quick else 5.0
-    session_clients = 8
-    n_idle = 100 if args.quick else 1000
-    reps = args.reps or (1 if args.quick else 3)
-    # A 1 GiB transfer takes about a second and is the noisiest figure: more repetitions.
-    throughput_reps = args.reps or (1 if args.quick else 5)
+    (big, n_small, small_size, session_seconds, session_clients, n_idle, reps,
+     throughput_reps) = make_plan(args, n_idle=(100, 1000))
     max_conn = 5000
 
-    # Enough descriptors for the idle sessions; the servers inherit the limit.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, 4 * n_idle + 1024))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-    # Default SIGTERM would skip the finally block below.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Enough descriptors for the idle sessions; SIGTERM runs the finally block below.
+    begin_run(nofile=4 * n_idle + 1024)
 
     if any(s != "filegate" for s in servers_wanted):
         ensure_peers()
     WORK.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(SHM, ignore_errors=True)
-    SHM.mkdir(mode=0o755)
-    os.chmod(SHM, 0o755)
+    fresh_dir(SHM)
 
     revision = git_describe()  # now, not at the end: others may edit the tree meanwhile
-    password_hash = run([str(args.filegate), "passwd", "--method", "sha512crypt"],
-                        input=PASSWORD + "\n").stdout.strip()
-    assert password_hash.startswith("$6$"), password_hash
+    password_hash = bench_password_hash(args.filegate)
 
     plain_wanted = only & {"throughput", "small", "sessions", "memory"}
     ftps_wanted = only & {"ftps_throughput", "ftps_small", "ftps_sessions"}
@@ -956,21 +597,18 @@ def main() -> int:
 
             if args.hold:
                 for s in servers.values():
-                    print(f"{s.name}: pid {s.server_pid}  {s.url('')}  home {s.home}", flush=True)
+                    print(f"{s.name}: pid {s.server_pid}  {url(s, '')}  home {s.home}", flush=True)
                 if tls is not None:
                     print(f"FTPS required; CA file {tls[0]} (curl --ssl-reqd --cacert ...)", flush=True)
                 print(f"source file: {src if src.exists() else '-'}; ^C (or SIGTERM) tears down", flush=True)
-                try:
-                    while True:
-                        time.sleep(3600)
-                except KeyboardInterrupt:
-                    return 0
+                hold_until_interrupted()
+                return 0
 
             pre = "" if tls is None else "ftps_"
             # Memory first, while every server is fresh.
             if tls is None and "memory" in only:
                 for s in servers.values():
-                    record(s.name, "idle_kib", idle_session_kib(s, n_idle))
+                    record(s.name, "idle_kib", ftp_idle_kib(s, n_idle))
             # Figure by figure, servers interleaved within each repetition, so a burst of load
             # from elsewhere on the machine hits all servers rather than one.
             if pre + "throughput" in only:
@@ -1003,8 +641,10 @@ def main() -> int:
             if pre + "sessions" in only:
                 for rep in range(reps):
                     for s in servers.values():
-                        record(s.name, pre + "sessions",
-                               sessions_per_second(s, session_clients, session_seconds))
+                        rate, _cpu_ms = sessions_per_second(
+                            s, session_clients, session_seconds,
+                            ftp_session_setup(s.port, s.extra.get("cafile")))
+                        record(s.name, pre + "sessions", rate)
             for s in servers.values():
                 if s.extra.get("curl_tls"):
                     tls_used[s.name] += "; curl " + ", ".join(sorted(s.extra["curl_tls"]))
@@ -1023,7 +663,7 @@ def main() -> int:
              f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
              f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
              f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
-    print_table(results, title, failed)
+    print_ftp_table(results, title, failed)
     if tls_used:
         print("FTPS negotiated (ftplib probe: control, one data connection; curl: every connection of the throughput runs):")
         for name, used in tls_used.items():
