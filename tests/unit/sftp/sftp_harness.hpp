@@ -242,4 +242,35 @@ class SftpHarness {
   bool closed_ = false;
 };
 
+// Request frames the tests send most.
+inline constexpr std::uint32_t write_create = open_flag::write | open_flag::create | open_flag::truncate;
+
+inline Bytes open_frame(std::uint32_t id, std::string_view path, std::uint32_t flags) {
+  return Msg(Message::open, id).str(path).u32(flags).attrs_none().frame();
+}
+inline Bytes handle_frame(Message type, std::uint32_t id, std::string_view handle) {
+  return Msg(type, id).bytes(to_bytes(handle)).frame();
+}
+inline Bytes path_frame(Message type, std::uint32_t id, std::string_view path) {
+  return Msg(type, id).str(path).frame();
+}
+inline Bytes read_frame(std::uint32_t id, std::string_view handle, std::uint64_t offset, std::uint32_t length) {
+  return Msg(Message::read, id).bytes(to_bytes(handle)).u64(offset).u32(length).frame();
+}
+inline Bytes write_frame(std::uint32_t id, std::string_view handle, std::uint64_t offset, std::string_view data) {
+  return Msg(Message::write, id).bytes(to_bytes(handle)).u64(offset).bytes(to_bytes(data)).frame();
+}
+
+// Opens a file or directory and returns its handle.
+inline std::string open_handle(SftpHarness& h, std::string_view path, std::uint32_t flags) {
+  auto reply = h.call(open_frame(1, path, flags));
+  EXPECT_EQ(reply.type, static_cast<std::uint8_t>(Message::handle)) << path << ": " << reply.message();
+  return reply.handle();
+}
+inline std::string open_dir(SftpHarness& h, std::string_view path) {
+  auto reply = h.call(path_frame(Message::opendir, 1, path));
+  EXPECT_EQ(reply.type, static_cast<std::uint8_t>(Message::handle)) << path << ": " << reply.message();
+  return reply.handle();
+}
+
 }  // namespace filegate::sftp::test

@@ -72,38 +72,6 @@ std::string single_name(const Reply& reply) {
   return names.empty() ? std::string() : names[0].name;
 }
 
-Bytes open_frame(std::uint32_t id, std::string_view path, std::uint32_t flags) {
-  return Msg(Message::open, id).str(path).u32(flags).attrs_none().frame();
-}
-
-std::string open_handle(SftpHarness& h, std::string_view path, std::uint32_t flags) {
-  auto reply = h.call(open_frame(1, path, flags));
-  EXPECT_EQ(reply.type, handle_type) << path << ": " << reply.message();
-  return reply.handle();
-}
-
-std::string open_dir(SftpHarness& h, std::string_view path) {
-  auto reply = h.call(Msg(Message::opendir, 1).str(path).frame());
-  EXPECT_EQ(reply.type, handle_type) << path << ": " << reply.message();
-  return reply.handle();
-}
-
-Bytes handle_frame(Message type, std::uint32_t id, std::string_view handle) {
-  return Msg(type, id).bytes(to_bytes(handle)).frame();
-}
-
-Bytes path_frame(Message type, std::uint32_t id, std::string_view path) {
-  return Msg(type, id).str(path).frame();
-}
-
-Bytes read_frame(std::uint32_t id, std::string_view handle, std::uint64_t offset, std::uint32_t length) {
-  return Msg(Message::read, id).bytes(to_bytes(handle)).u64(offset).u32(length).frame();
-}
-
-Bytes write_frame(std::uint32_t id, std::string_view handle, std::uint64_t offset, std::string_view data) {
-  return Msg(Message::write, id).bytes(to_bytes(handle)).u64(offset).bytes(to_bytes(data)).frame();
-}
-
 // The status of a reply that must be a STATUS for request `id`.
 Status status_of(const Reply& reply, std::uint32_t id) {
   EXPECT_EQ(reply.type, status_type);
@@ -112,8 +80,6 @@ Status status_of(const Reply& reply, std::uint32_t id) {
 }
 
 Status call_status(SftpHarness& h, Bytes frame, std::uint32_t id) { return status_of(h.call(std::move(frame)), id); }
-
-constexpr std::uint32_t write_create = open_flag::write | open_flag::create | open_flag::truncate;
 
 class SftpSubsystemTest : public ::testing::Test {
  protected:
@@ -284,7 +250,7 @@ TEST_F(SftpSubsystemTest, OpenFlagsMapToTheFilesystem) {
   EXPECT_NE(call_status(h, open_frame(7, "/dir", write_create), 7), Status::ok);
 }
 
-TEST_F(SftpSubsystemTest, ReadLengthIsCappedAtTheLimit) {
+TEST(SftpSubsystem, ReadLengthIsCappedAtTheLimit) {
   core::Limits limits;
   limits.sftp_max_read = 1000;
   SftpHarness small("elradfmwMT", limits);
@@ -324,7 +290,7 @@ TEST_F(SftpSubsystemTest, StaleForgedAndWrongKindHandlesFail) {
   EXPECT_FALSE(h.failure());
 }
 
-TEST_F(SftpSubsystemTest, HandleCapPerSession) {
+TEST(SftpSubsystem, HandleCapPerSession) {
   core::Limits limits;
   limits.sftp_max_handles = 3;
   SftpHarness capped("elradfmwMT", limits);
