@@ -34,6 +34,11 @@ struct CertificateLogin {
   bool password_required = true;
 };
 
+// The SSH (SFTP) login methods an account accepts; keyboard-interactive counts as a password.
+// publickey_and_password: a key first, then the password (SSH partial success), like OpenSSH's
+// "AuthenticationMethods publickey,password".
+enum class SshAuthentication { any, password, publickey, publickey_and_password };
+
 struct User {
   std::string name;
   std::string password_hash;  // crypt(3) form; empty disables password login
@@ -43,6 +48,7 @@ struct User {
   bool disabled = false;
   bool anonymous = false;              // any password is accepted (it is logged as an e-mail)
   std::vector<std::string> authorized_keys;  // OpenSSH public key lines (SFTP)
+  SshAuthentication ssh_authentication = SshAuthentication::any;
   TlsOverrides tls;
   std::optional<CertificateLogin> certificate;
 

@@ -30,6 +30,17 @@ struct Limits {
   Milliseconds failed_login_delay{1000};
   unsigned max_login_failures{3};
 
+  // SSH. Connections that have not logged in yet, over all SSH listeners: more are refused at
+  // accept, so a flood of handshakes (each costs a key exchange) cannot starve logged-in users
+  // of connection slots or CPU (OpenSSH: MaxStartups).
+  std::size_t max_unauthenticated{64};
+  // Public keys a client may offer that are not authorized for the account before the
+  // connection ends. Offers cost no password hashing and are not login failures (an agent
+  // with several keys would otherwise lock its owner out); OpenSSH counts them in MaxAuthTries.
+  unsigned max_key_offers{10};
+  // SFTP sessions (SSH channels) one connection may have open at once (OpenSSH: MaxSessions).
+  unsigned max_ssh_channels{10};
+
   // SFTP. The frame cap is OpenSSH's SFTP_MAX_MSG_LENGTH: a longer frame ends the session
   // before any of it is buffered. READ lengths are cut to sftp_max_read; WRITE data and every
   // other message only have to fit in a frame. limits@openssh.com reports these to clients.
