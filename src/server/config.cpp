@@ -19,6 +19,7 @@
 
 #include "auth/password.hpp"
 #include "core/listener.hpp"
+#include "sftp/ssh_keys.hpp"
 #include "vfs/path.hpp"
 
 namespace filegate::server {
@@ -262,6 +263,9 @@ class Reader {
   ftp::TlsPolicy read_policy(const Field& f, const std::string& path) const;
   auth::TlsOverrides read_user_tls(const Field& f, const std::string& path) const;
   ftp::ListenerSettings read_listener(const YAML::Node& node, const std::string& path) const;
+  sftp::Settings read_sftp(const Field& f) const;
+  std::vector<std::string> read_algorithms(const Field& f, const std::string& path, sftp::AlgorithmKind kind) const;
+  auth::SshAuthentication read_ssh_authentication(const Field& f, const std::string& path) const;
   asio::ip::address_v4 read_ipv4(const Field& f, const std::string& path) const;
   auth::User read_user(const YAML::Node& node, const std::string& path) const;
   std::optional<auth::User> read_anonymous(const Field& f) const;
@@ -279,14 +283,15 @@ Config Reader::read(const YAML::Node& root) {
   Config config;
   config.source = source_;
   if (!root.IsNull() && !root.IsMap()) {
-    fail(root, "", "expected a mapping of sections (log, runtime, limits, ftp, users, anonymous), found " +
+    fail(root, "", "expected a mapping of sections (log, runtime, limits, ftp, sftp, users, anonymous), found " +
                        describe(root));
   }
-  const auto top = fields(root, "", {"log", "runtime", "limits", "ftp", "users", "anonymous"});
+  const auto top = fields(root, "", {"log", "runtime", "limits", "ftp", "sftp", "users", "anonymous"});
   if (const auto it = top.find("log"); it != top.end()) read_log(it->second, config);
   if (const auto it = top.find("runtime"); it != top.end()) read_runtime(it->second, config);
   if (const auto it = top.find("limits"); it != top.end()) read_limits(it->second, config.limits);
   if (const auto it = top.find("ftp"); it != top.end()) config.ftp = read_ftp(it->second, config.ftp_tls);
+  if (const auto it = top.find("sftp"); it != top.end()) config.sftp = read_sftp(it->second);
   if (const auto it = top.find("users"); it != top.end()) {
     std::map<std::string, int> first_line;  // name -> line it was first defined on
     const auto items = list_value(it->second, "users");
@@ -332,7 +337,10 @@ void Reader::read_limits(const Field& f, core::Limits& limits) const {
   const auto map = fields(f.value, "limits",
                           {"control_idle_timeout", "login_timeout", "data_connect_timeout",
                            "transfer_stall_timeout", "max_command_line", "max_connections",
-                           "max_connections_per_ip", "failed_login_delay_ms", "max_login_failures"});
+                           "max_connections_per_ip", "failed_login_delay_ms", "max_login_failures",
+                           "max_unauthenticated", "max_key_offers", "max_ssh_channels", "sftp_max_packet",
+                           "sftp_max_read", "sftp_max_write", "sftp_max_handles", "sftp_max_queued_bytes",
+                           "sftp_max_batch_reply"});
   const auto seconds = [&](std::string_view key, core::Seconds& out) {
     if (const auto it = map.find(std::string(key)); it != map.end()) {
       out = core::Seconds(integer_value(it->second, join("limits", key), 1, max_timeout_seconds));
@@ -353,6 +361,37 @@ void Reader::read_limits(const Field& f, core::Limits& limits) const {
   count("max_connections", limits.max_connections, 1, max_connection_count);
   count("max_connections_per_ip", limits.max_connections_per_ip, 1, max_connection_count);
   count("max_login_failures", limits.max_login_failures, 1, 1000);
+  count("max_unauthenticated", limits.max_unauthenticated, 1, max_connection_count);
+  count("max_key_offers", limits.max_key_offers, 1, 1000);
+  count("max_ssh_channels", limits.max_ssh_channels, 1, 1000);
+  // SFTP frames: OpenSSH's clients send 32 KiB + headers and need at least that much; 16 MiB
+  // is more memory per request than any client makes use of.
+  count("sftp_max_packet", limits.sftp_max_packet, 34000, 16u << 20);
+  count("sftp_max_read", limits.sftp_max_read, 32768, 16u << 20);
+  count("sftp_max_write", limits.sftp_max_write, 32768, 16u << 20);
+  count("sftp_max_handles", limits.sftp_max_handles, 1, 65536);
+  count("sftp_max_queued_bytes", limits.sftp_max_queued_bytes, 64u << 10, 1u << 30);
+  count("sftp_max_batch_reply", limits.sftp_max_batch_reply, 64u << 10, 1u << 30);
+  for (const auto key : {"sftp_max_read", "sftp_max_write"}) {
+    const auto value = std::string_view(key) == "sftp_max_read" ? limits.sftp_max_read : limits.sftp_max_write;
+    if (value + 1024 > limits.sftp_max_packet) {
+      const auto it = map.find(key);
+      const auto& where = it != map.end() ? it->second : map.at("sftp_max_packet");
+      fail(where, join("limits", key),
+           "must leave 1024 bytes of limits.sftp_max_packet (" + std::to_string(limits.sftp_max_packet) +
+               ") for the message header");
+    }
+  }
+  if (limits.max_unauthenticated > limits.max_connections) {
+    // The default follows a smaller max_connections; an explicit value must fit under it.
+    const auto it = map.find("max_unauthenticated");
+    if (it == map.end()) {
+      limits.max_unauthenticated = limits.max_connections;
+    } else {
+      fail(it->second, "limits.max_unauthenticated",
+           "must not exceed limits.max_connections (" + std::to_string(limits.max_connections) + ")");
+    }
+  }
   if (const auto it = map.find("failed_login_delay_ms"); it != map.end()) {
     limits.failed_login_delay =
         core::Milliseconds(integer_value(it->second, "limits.failed_login_delay_ms", 0, 60'000));
@@ -486,6 +525,99 @@ ftp::Settings Reader::read_ftp(const Field& f, std::optional<ftps::TlsSettings>&
   return settings;
 }
 
+sftp::Settings Reader::read_sftp(const Field& f) const {
+  sftp::Settings settings;
+  const auto map = fields(f.value, "sftp", {"listen", "host_keys", "algorithms"});
+  const auto listen = map.find("listen");
+  if (listen == map.end()) fail(f.key, "sftp", "missing required key 'listen'");
+  const auto items = list_value(listen->second, "sftp.listen");
+  if (items.empty()) fail(listen->second, "sftp.listen", "needs at least one address");
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string path = index("sftp.listen", i);
+    Field address{items[i], items[i]};
+    std::string address_path = path;
+    if (items[i].IsMap()) {
+      const auto entry = fields(items[i], path, {"address"});
+      const auto it = entry.find("address");
+      if (it == entry.end()) fail(items[i], path, "missing required key 'address'");
+      address = it->second;
+      address_path = join(path, "address");
+    } else if (!items[i].IsScalar()) {
+      fail(items[i], path, "expected \"host:port\" or a mapping with 'address', found " + describe(items[i]));
+    }
+    const std::string text = string_value(address, address_path);
+    const auto endpoint = core::parse_endpoint(text);
+    if (!endpoint) {
+      fail(address, address_path,
+           "expected \"host:port\", \"[v6]:port\" or \":port\" with a numeric IP address, found " + quote(text));
+    }
+    for (const auto& other : settings.listeners) {
+      if (endpoint->port() != 0 && other.endpoint == *endpoint) fail(items[i], path, "address listed twice");
+    }
+    settings.listeners.push_back(sftp::ListenerSettings{*endpoint});
+  }
+  const auto keys = map.find("host_keys");
+  if (keys == map.end()) {
+    fail(f.key, "sftp", "missing required key 'host_keys' (make one with: ssh-keygen -t ed25519 -N '' -f FILE)");
+  }
+  const auto key_items = list_value(keys->second, "sftp.host_keys");
+  if (key_items.empty()) fail(keys->second, "sftp.host_keys", "needs at least one private key file");
+  for (std::size_t i = 0; i < key_items.size(); ++i) {
+    const std::string path = index("sftp.host_keys", i);
+    const std::string text = string_value(Field{key_items[i], key_items[i]}, path);
+    if (text.empty()) fail(key_items[i], path, "must not be empty");
+    const std::string file = resolve(text).string();
+    if (std::find(settings.host_key_files.begin(), settings.host_key_files.end(), file) !=
+        settings.host_key_files.end()) {
+      fail(key_items[i], path, "file listed twice");
+    }
+    // The files themselves are read at start-up (and by filegate check), not here: the
+    // config may be validated on a machine without them.
+    settings.host_key_files.push_back(file);
+  }
+  if (const auto it = map.find("algorithms"); it != map.end()) {
+    const auto lists = fields(it->second.value, "sftp.algorithms", {"kex", "ciphers", "macs", "host_keys", "public_keys"});
+    for (const auto kind : {sftp::AlgorithmKind::kex, sftp::AlgorithmKind::ciphers, sftp::AlgorithmKind::macs,
+                            sftp::AlgorithmKind::host_keys, sftp::AlgorithmKind::public_keys}) {
+      const std::string name(sftp::algorithm_kind_name(kind));
+      if (const auto list = lists.find(name); list != lists.end()) {
+        settings.algorithms.list(kind) = read_algorithms(list->second, join("sftp.algorithms", name), kind);
+      }
+    }
+  }
+  return settings;
+}
+
+std::vector<std::string> Reader::read_algorithms(const Field& f, const std::string& path,
+                                                 sftp::AlgorithmKind kind) const {
+  std::vector<std::string> names;
+  const auto items = list_value(f, path);
+  if (items.empty()) fail(f, path, "needs at least one algorithm (omit the key for the defaults)");
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string item_path = index(path, i);
+    const std::string name = string_value(Field{items[i], items[i]}, item_path);
+    if (sftp::algorithm_status(kind, name) == sftp::AlgorithmStatus::unknown) {
+      std::string known;
+      for (const auto k : sftp::known_algorithms(kind)) known += (known.empty() ? "" : ", ") + std::string(k);
+      fail(items[i], item_path, "unknown or unsupported algorithm " + quote(name) + " (known: " + known + ")");
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      fail(items[i], item_path, "algorithm " + quote(name) + " listed twice");
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
+auth::SshAuthentication Reader::read_ssh_authentication(const Field& f, const std::string& path) const {
+  const std::string text = string_value(f, path);
+  if (text == "any") return auth::SshAuthentication::any;
+  if (text == "password") return auth::SshAuthentication::password;
+  if (text == "publickey") return auth::SshAuthentication::publickey;
+  if (text == "publickey+password") return auth::SshAuthentication::publickey_and_password;
+  fail(f, path, "expected any, password, publickey or publickey+password, found " + quote(text));
+}
+
 auth::PermissionSet Reader::read_permissions(const Field& f, const std::string& path) const {
   const std::string text = string_value(f, path);
   // Find the offending letter ourselves, for a message that names it.
@@ -559,8 +691,8 @@ std::vector<auth::DirectoryRule> Reader::read_directories(const Field& f, const 
 }
 
 void Reader::check_key_line(const Field& f, const std::string& path, std::string_view line) const {
-  // A light check: one line, no control bytes, at least "type base64". The SSH layer parses the
-  // key itself; this catches a key pasted across two lines or a path pasted instead of a key.
+  // One line, no control bytes, "type base64", and then the key itself (sftp/ssh_keys.cpp): a
+  // key pasted wrong stops start-up instead of silently never matching.
   const bool clean = std::all_of(line.begin(), line.end(), [](char c) {
     return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) != 0x7f;
   });
@@ -569,6 +701,7 @@ void Reader::check_key_line(const Field& f, const std::string& path, std::string
   if (line.empty() || space == std::string_view::npos || space == 0 || space + 1 >= line.size()) {
     fail(f, path, "expected an OpenSSH public key line \"<type> <base64> [comment]\", found " + quote(line));
   }
+  if (const auto problem = sftp::check_authorized_key(line)) fail(f, path, *problem);
 }
 
 void Reader::read_keys_file(const Field& f, const std::string& path, std::vector<std::string>& keys) const {
@@ -601,8 +734,8 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
   if (!node.IsMap()) fail(node, path, "expected a mapping with at least 'name' and 'home', found " + describe(node));
   const auto map = fields(node, path,
                           {"name", "password_hash", "home", "permissions", "protocols", "disabled",
-                           "directories", "authorized_keys", "authorized_keys_file", "tls",
-                           "client_certificate"});
+                           "directories", "authorized_keys", "authorized_keys_file", "ssh_authentication",
+                           "tls", "client_certificate"});
   auth::User user;
 
   const auto name = map.find("name");
@@ -670,6 +803,19 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
   }
   if (const auto it = map.find("authorized_keys_file"); it != map.end()) {
     read_keys_file(it->second, path + ".authorized_keys_file", user.authorized_keys);
+  }
+  if (const auto it = map.find("ssh_authentication"); it != map.end()) {
+    user.ssh_authentication = read_ssh_authentication(it->second, path + ".ssh_authentication");
+    const bool needs_key = user.ssh_authentication == auth::SshAuthentication::publickey ||
+                           user.ssh_authentication == auth::SshAuthentication::publickey_and_password;
+    const bool needs_password = user.ssh_authentication == auth::SshAuthentication::password ||
+                                user.ssh_authentication == auth::SshAuthentication::publickey_and_password;
+    if (needs_key && user.authorized_keys.empty()) {
+      fail(it->second, path + ".ssh_authentication", "needs authorized_keys or authorized_keys_file");
+    }
+    if (needs_password && user.password_hash.empty()) {
+      fail(it->second, path + ".ssh_authentication", "needs a password_hash");
+    }
   }
   if (const auto it = map.find("tls"); it != map.end()) user.tls = read_user_tls(it->second, path + ".tls");
   if (const auto it = map.find("client_certificate"); it != map.end()) {

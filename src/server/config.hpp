@@ -14,6 +14,7 @@
 #include "core/log.hpp"
 #include "ftp/settings.hpp"
 #include "ftps/tls_server.hpp"
+#include "sftp/ssh_settings.hpp"
 
 namespace filegate::server {
 
@@ -30,6 +31,7 @@ struct Config {
   core::Limits limits;
   std::optional<ftp::Settings> ftp;  // absent: no FTP listener
   std::optional<ftps::TlsSettings> ftp_tls;  // ftp.tls: FTPS (explicit, and implicit listeners)
+  std::optional<sftp::Settings> sftp;        // absent: no SFTP listener
   std::vector<auth::User> users;
   std::optional<auth::User> anonymous;
 };

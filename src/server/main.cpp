@@ -17,6 +17,7 @@
 #include "ftp/server.hpp"
 #include "ftps/tls_server.hpp"
 #include "server/config.hpp"
+#include "sftp/ssh_server.hpp"
 #include "vfs/local_fs.hpp"
 
 namespace {
@@ -99,9 +100,11 @@ int command_check(int argc, char** argv) {
     const auto config = load(*path);
     std::string detail;
     if (auto tls = make_ftp_tls(config, detail); !tls) return fail(config.source + ": ftp.tls: " + detail, 2);
+    if (config.sftp && !sftp::check_settings(*config.sftp, detail)) return fail(config.source + ": sftp: " + detail, 2);
     std::cout << *path << ": ok (" << config.users.size() << " user(s)"
               << (config.anonymous ? ", anonymous enabled" : "")
               << (config.ftp ? ", ftp on " + std::to_string(config.ftp->listeners.size()) + " listener(s)" : "")
+              << (config.sftp ? ", sftp on " + std::to_string(config.sftp->listeners.size()) + " listener(s)" : "")
               << ")\n";
     return 0;
   } catch (const server::ConfigError& e) {
@@ -167,16 +170,32 @@ int command_run(int argc, char** argv) {
       return fail("cannot listen on " + where + " (ftp): " + opened.error().message());
     }
   }
-  if (!ftp_server) return fail(config.source + ": no protocol is configured (add an ftp: section)");
+  std::unique_ptr<sftp::Server> sftp_server;
+  if (config.sftp) {
+    sftp_server = std::make_unique<sftp::Server>(runtime, *config.sftp, config.limits, realm_source, open_home,
+                                                 limiter);
+    std::string error;
+    if (!sftp_server->prepare(error)) return fail(config.source + ": sftp: " + error);
+    std::string where;
+    if (auto opened = sftp_server->open(where); !opened) {
+      return fail("cannot listen on " + where + " (sftp): " + opened.error().message());
+    }
+  }
+  if (!ftp_server && !sftp_server) {
+    return fail(config.source + ": no protocol is configured (add an ftp: or sftp: section)");
+  }
 
-  ftp_server->start();
+  if (ftp_server) ftp_server->start();
+  if (sftp_server) sftp_server->start();
   core::log::info("started").str("config", config.source).num("network_threads", network_threads)
       .num("worker_threads", worker_threads).unum("users", config.users.size());
 
   asio::steady_timer drain(runtime.io());
   const auto shutdown_started = std::make_shared<std::chrono::steady_clock::time_point>();
   std::function<void()> wait_for_sessions = [&] {
-    if (ftp_server->session_count() == 0 ||
+    const std::size_t sessions = (ftp_server ? ftp_server->session_count() : 0) +
+                                 (sftp_server ? sftp_server->session_count() : 0);
+    if (sessions == 0 ||
         std::chrono::steady_clock::now() - *shutdown_started > std::chrono::seconds(10)) {
       runtime.io().stop();
       return;
@@ -186,7 +205,8 @@ int command_run(int argc, char** argv) {
   };
   runtime.on_shutdown([&] {
     *shutdown_started = std::chrono::steady_clock::now();
-    ftp_server->stop();
+    if (ftp_server) ftp_server->stop();
+    if (sftp_server) sftp_server->stop();
     wait_for_sessions();
   });
   runtime.run();

@@ -17,6 +17,11 @@ namespace fs = std::filesystem;
 constexpr const char* hash = "$y$j9T$EP84zqWmQLfMfI2fvzYdy.$0Mv5iM0Qre8kmQ0gi1FcJhKt3MTmvMMbQ2iLJawV/Y7";
 constexpr const char* key_line =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZhbGtlZmFrZWZha2VmYWtlZmFrZWZha2VmYWtlZmFr alice@laptop";
+// Public halves of throwaway keys made for these tests (the private halves were discarded).
+constexpr const char* rsa_key_line =
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCHS3OdHkWK/h3iCQfafDBNG/4sJ+eM9ZCW61O85GcIbKKmT7bHY/EFwtlLL/xXhG8eCKaPbGbFsNan6iBtjI9Bu8BuYD/oFBifRvYvOF1dcCd/a2RTJibjdpAFExyEQyn3FRhqDn1vjDUAEJQkDY85xRYgCfUfKc4FD1DZzWmc5a2R2XKSFIxd0BcyeB+rXjzZJjnSOu04LeRUMoWBtEnkNpjrucNZFs1ZoXirhqxwM4aqm6q36hD+eNlK0LFEJrJZCHGiOc5yZtJSBOD09MRfJe8ncPQ0GQFxgFirBv4KOOz251vH9znZ6cTZf1ANnZjwzEfVC8irsHJM2Xk9jaaL second";
+constexpr const char* ecdsa_key_line = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCMYbwl3elWAMagdQupnP9Hj4mK040yEMk/dgo8tc/qgZXsCAgcq04EXZh+J3c/treyBrR/3ZkC2uVKjTYuk/Nk=";
+constexpr const char* rsa_1024_line = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDFpMzxV0/Yv4iXjHz2cPbHtNvCk8hsGuNxqa4Eh8PfeiEeFl3apHJgmOf/F8ThgxTApEfd8jvOs6p/yDbdFNBdfChuspriut7h7ErCd3fQYgK/ryArpmr/azKHMuxy2+BUP70mBPudV8kEdZ4kokEfKSFqtYw6sOqY+fFKPkiNxw==";
 
 class TempDir {
  public:
@@ -69,7 +74,7 @@ TEST(Config, EmptyFileGivesDefaults) {
 
 TEST(Config, FullValidFile) {
   TempDir dir;
-  dir.write("keys/alice.pub", std::string("# alice's keys\n\n") + key_line + "\r\n  ssh-rsa AAAAB3NzaC1yc2E second\n");
+  dir.write("keys/alice.pub", std::string("# alice's keys\n\n") + key_line + "\r\n  " + rsa_key_line + "\n");
   const std::string text = std::string(R"(# filegate test configuration
 log: {level: debug}
 runtime: {network_threads: 2, worker_threads: 16}
@@ -178,7 +183,7 @@ anonymous:
   ASSERT_EQ(alice.authorized_keys.size(), 3u);
   EXPECT_EQ(alice.authorized_keys[0], key_line);
   EXPECT_EQ(alice.authorized_keys[1], key_line);  // from the file, CRLF stripped
-  EXPECT_EQ(alice.authorized_keys[2], "ssh-rsa AAAAB3NzaC1yc2E second");
+  EXPECT_EQ(alice.authorized_keys[2], rsa_key_line);
 
   ASSERT_TRUE(config.anonymous);
   EXPECT_TRUE(config.anonymous->anonymous);
@@ -369,13 +374,16 @@ const BadConfig bad_configs[] = {
     {"stray_comma", "log: {level: info}\n,\nusers: []\n", "filegate.yaml:2: syntax error: end of map not found"},
     {"leading_comma", ",a:\n  b: x\n", "filegate.yaml:1: syntax error: unexpected ','"},
     {"top_level_not_map", "- a\n- b\n",
-     "filegate.yaml:1: expected a mapping of sections (log, runtime, limits, ftp, users, anonymous), found a list"},
+     "filegate.yaml:1: expected a mapping of sections (log, runtime, limits, ftp, sftp, users, anonymous), found a "
+     "list"},
     {"unknown_top_key", "log: {level: info}\nlimit:\n  max_connections: 5\n",
-     "filegate.yaml:2: limit: unknown key (expected one of: log, runtime, limits, ftp, users, anonymous)"},
+     "filegate.yaml:2: limit: unknown key (expected one of: log, runtime, limits, ftp, sftp, users, anonymous)"},
     {"unknown_nested_key", "limits:\n  max_conections: 5\n",
      "filegate.yaml:2: limits.max_conections: unknown key (expected one of: control_idle_timeout, login_timeout, "
      "data_connect_timeout, transfer_stall_timeout, max_command_line, max_connections, max_connections_per_ip, "
-     "failed_login_delay_ms, max_login_failures)"},
+     "failed_login_delay_ms, max_login_failures, max_unauthenticated, max_key_offers, max_ssh_channels, "
+     "sftp_max_packet, sftp_max_read, sftp_max_write, sftp_max_handles, sftp_max_queued_bytes, "
+     "sftp_max_batch_reply)"},
     {"duplicate_key", "limits:\n  max_connections: 5\n  max_connections: 6\n",
      "filegate.yaml:3: limits.max_connections: duplicate key (first given at line 2)"},
     {"log_level", "log:\n  level: verbose\n",
@@ -457,10 +465,162 @@ const BadConfig bad_configs[] = {
      "filegate.yaml:3: ftp.tls.client_certificate: needs ftp.tls.client_ca"},
     {"user_tls_key", "users:\n  - name: bob\n    home: /srv/bob\n    tls: {kontrol: required}\n",
      "filegate.yaml:4: users[0].tls.kontrol: unknown key (expected one of: control, data, session_reuse)"},
+    {"sftp_no_listen", "sftp:\n  host_keys: [k]\n", "filegate.yaml:1: sftp: missing required key 'listen'"},
+    {"sftp_no_host_keys", "sftp:\n  listen: [\":22\"]\n",
+     "filegate.yaml:1: sftp: missing required key 'host_keys' (make one with: ssh-keygen -t ed25519 -N '' -f FILE)"},
+    {"sftp_empty_host_keys", "sftp:\n  listen: [\":22\"]\n  host_keys: []\n",
+     "filegate.yaml:3: sftp.host_keys: needs at least one private key file"},
+    {"sftp_host_key_twice", "sftp:\n  listen: [\":22\"]\n  host_keys: [/k/a, /k/b/../a]\n",
+     "filegate.yaml:3: sftp.host_keys[1]: file listed twice"},
+    {"sftp_unknown_key", "sftp:\n  listen: [\":22\"]\n  host_keys: [k]\n  banner: hi\n",
+     "filegate.yaml:4: sftp.banner: unknown key (expected one of: listen, host_keys, algorithms)"},
+    {"sftp_bad_listen", "sftp:\n  listen: [\"localhost:22\"]\n  host_keys: [k]\n",
+     "filegate.yaml:2: sftp.listen[0]: expected \"host:port\", \"[v6]:port\" or \":port\" with a numeric IP address, "
+     "found 'localhost:22'"},
+    {"sftp_listen_twice", "sftp:\n  listen: [\"127.0.0.1:22\", {address: \"127.0.0.1:22\"}]\n  host_keys: [k]\n",
+     "filegate.yaml:2: sftp.listen[1]: address listed twice"},
+    {"sftp_listen_map_key", "sftp:\n  listen:\n    - {adress: \":22\"}\n  host_keys: [k]\n",
+     "filegate.yaml:3: sftp.listen[0].adress: unknown key (expected one of: address)"},
+    {"sftp_algorithm_unknown",
+     "sftp:\n  listen: [\":22\"]\n  host_keys: [k]\n  algorithms:\n    ciphers:\n      - aes128-ctr\n      - aes128-cbs\n",
+     "filegate.yaml:7: sftp.algorithms.ciphers[1]: unknown or unsupported algorithm 'aes128-cbs' (known: "
+     "aes256-gcm@openssh.com, aes128-gcm@openssh.com, chacha20-poly1305@openssh.com, aes256-ctr, aes192-ctr, "
+     "aes128-ctr, aes256-cbc, aes192-cbc, aes128-cbc)"},
+    {"sftp_algorithm_broken", "sftp:\n  listen: [\":22\"]\n  host_keys: [k]\n  algorithms: {kex: [diffie-hellman-group1-sha1]}\n",
+     "filegate.yaml:4: sftp.algorithms.kex[0]: unknown or unsupported algorithm 'diffie-hellman-group1-sha1' (known: "
+     "curve25519-sha256, curve25519-sha256@libssh.org, ecdh-sha2-nistp256, ecdh-sha2-nistp384, ecdh-sha2-nistp521, "
+     "diffie-hellman-group16-sha512, diffie-hellman-group18-sha512, diffie-hellman-group-exchange-sha256, "
+     "diffie-hellman-group14-sha256, diffie-hellman-group14-sha1)"},
+    {"sftp_algorithm_twice", "sftp:\n  listen: [\":22\"]\n  host_keys: [k]\n  algorithms: {macs: [hmac-sha2-256, hmac-sha2-256]}\n",
+     "filegate.yaml:4: sftp.algorithms.macs[1]: algorithm 'hmac-sha2-256' listed twice"},
+    {"sftp_algorithm_empty", "sftp:\n  listen: [\":22\"]\n  host_keys: [k]\n  algorithms:\n    kex: []\n",
+     "filegate.yaml:5: sftp.algorithms.kex: needs at least one algorithm (omit the key for the defaults)"},
+    {"sftp_algorithm_list_key", "sftp:\n  listen: [\":22\"]\n  host_keys: [k]\n  algorithms:\n    mac: [hmac-sha2-256]\n",
+     "filegate.yaml:5: sftp.algorithms.mac: unknown key (expected one of: kex, ciphers, macs, host_keys, public_keys)"},
+    {"ssh_authentication_value", "users:\n" + user("a") + "    ssh_authentication: both\n",
+     "filegate.yaml:4: users[0].ssh_authentication: expected any, password, publickey or publickey+password, found "
+     "'both'"},
+    {"ssh_authentication_needs_keys", "users:\n" + user("a") + "    password_hash: \"" + hash + "\"\n    ssh_authentication: publickey+password\n",
+     "filegate.yaml:5: users[0].ssh_authentication: needs authorized_keys or authorized_keys_file"},
+    {"ssh_authentication_needs_password", "users:\n" + user("a") + "    authorized_keys: [\"" + key_line + "\"]\n    ssh_authentication: password\n",
+     "filegate.yaml:5: users[0].ssh_authentication: needs a password_hash"},
+    {"authorized_key_options", "users:\n" + user("a") + "    authorized_keys: ['from=\"10.0.0.1\" " + key_line + "']\n",
+     "filegate.yaml:4: users[0].authorized_keys[0]: authorized_keys options (from=, command=, restrict ...) are not "
+     "supported; give the bare key"},
+    {"authorized_key_dsa", "users:\n" + user("a") + "    authorized_keys: [\"ssh-dss AAAAB3NzaC1kc3M= old\"]\n",
+     "filegate.yaml:4: users[0].authorized_keys[0]: DSA keys are not accepted (insecure); use Ed25519 or ECDSA"},
+    {"authorized_key_short_rsa", "users:\n" + user("a") + "    authorized_keys: [\"" + rsa_1024_line + "\"]\n",
+     "filegate.yaml:4: users[0].authorized_keys[0]: RSA key of 1024 bits is too short (at least 2048)"},
+    {"authorized_key_type_mismatch", "users:\n" + user("a") + "    authorized_keys: [\"ssh-rsa " + std::string(key_line).substr(12) + "\"]\n",
+     "filegate.yaml:4: users[0].authorized_keys[0]: the key data does not match its type 'ssh-rsa'"},
+    {"authorized_key_base64", "users:\n" + user("a") + "    authorized_keys: [\"ssh-ed25519 AAAA$$$\"]\n",
+     "filegate.yaml:4: users[0].authorized_keys[0]: the key is not valid base64"},
+    {"authorized_key_certificate", "users:\n" + user("a") + "    authorized_keys: [\"ssh-ed25519-cert-v01@openssh.com AAAA\"]\n",
+     "filegate.yaml:4: users[0].authorized_keys[0]: certificates are not supported"},
+    {"max_unauthenticated_over_total", "limits:\n  max_connections: 10\n  max_unauthenticated: 11\n",
+     "filegate.yaml:3: limits.max_unauthenticated: must not exceed limits.max_connections (10)"},
+    {"sftp_read_over_packet", "limits:\n  sftp_max_packet: 65536\n",
+     "filegate.yaml:2: limits.sftp_max_read: must leave 1024 bytes of limits.sftp_max_packet (65536) for the "
+     "message header"},
+    {"sftp_packet_range", "limits:\n  sftp_max_packet: 1000\n",
+     "filegate.yaml:2: limits.sftp_max_packet: expected a whole number from 34000 to 16777216, found '1000'"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigs, ::testing::ValuesIn(bad_configs),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(Config, SftpSection) {
+  const std::string text = std::string(R"(limits:
+  max_connections: 50
+  max_connections_per_ip: 5
+  max_key_offers: 4
+  max_ssh_channels: 2
+  sftp_max_packet: 1048576
+  sftp_max_read: 1000000
+  sftp_max_write: 65536
+  sftp_max_handles: 32
+  sftp_max_queued_bytes: 1048576
+  sftp_max_batch_reply: 524288
+sftp:
+  listen:
+    - "127.0.0.1:2222"
+    - {address: "[::1]:0"}
+  host_keys: [keys/ssh_host_ed25519_key, /etc/filegate/ssh_host_ecdsa_key]
+  algorithms:
+    ciphers: [aes128-gcm@openssh.com, aes128-cbc]
+    public_keys: [ssh-ed25519, ssh-rsa]
+users:
+  - name: a
+    password_hash: ")") + hash + R"("
+    home: /srv/a
+    authorized_keys: [")" + key_line + R"("]
+    ssh_authentication: publickey+password
+  - name: b
+    home: /srv/b
+    authorized_keys: [")" + ecdsa_key_line + R"("]
+    ssh_authentication: publickey
+)";
+  const Config config = parse_config(text, "s.yaml", "/etc/filegate");
+  // max_unauthenticated was not given: its default follows the smaller max_connections.
+  EXPECT_EQ(config.limits.max_unauthenticated, 50u);
+  EXPECT_EQ(config.limits.max_key_offers, 4u);
+  EXPECT_EQ(config.limits.max_ssh_channels, 2u);
+  EXPECT_EQ(config.limits.sftp_max_packet, 1048576u);
+  EXPECT_EQ(config.limits.sftp_max_read, 1000000u);
+  EXPECT_EQ(config.limits.sftp_max_write, 65536u);
+  EXPECT_EQ(config.limits.sftp_max_handles, 32u);
+  EXPECT_EQ(config.limits.sftp_max_queued_bytes, 1048576u);
+  EXPECT_EQ(config.limits.sftp_max_batch_reply, 524288u);
+  ASSERT_TRUE(config.sftp);
+  const auto& sftp = *config.sftp;
+  ASSERT_EQ(sftp.listeners.size(), 2u);
+  EXPECT_EQ(sftp.listeners[0].endpoint, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 2222));
+  EXPECT_EQ(sftp.listeners[1].endpoint, tcp::endpoint(asio::ip::make_address("::1"), 0));
+  ASSERT_EQ(sftp.host_key_files.size(), 2u);
+  EXPECT_EQ(sftp.host_key_files[0], "/etc/filegate/keys/ssh_host_ed25519_key");
+  EXPECT_EQ(sftp.host_key_files[1], "/etc/filegate/ssh_host_ecdsa_key");
+  const auto defaults = sftp::default_algorithms();
+  EXPECT_EQ(sftp.algorithms.ciphers, (std::vector<std::string>{"aes128-gcm@openssh.com", "aes128-cbc"}));
+  EXPECT_EQ(sftp.algorithms.public_keys, (std::vector<std::string>{"ssh-ed25519", "ssh-rsa"}));
+  EXPECT_EQ(sftp.algorithms.kex, defaults.kex);
+  EXPECT_EQ(sftp.algorithms.macs, defaults.macs);
+  EXPECT_EQ(sftp.algorithms.host_keys, defaults.host_keys);
+  ASSERT_EQ(config.users.size(), 2u);
+  EXPECT_EQ(config.users[0].ssh_authentication, auth::SshAuthentication::publickey_and_password);
+  EXPECT_EQ(config.users[1].ssh_authentication, auth::SshAuthentication::publickey);
+  EXPECT_FALSE(config.ftp);
+}
+
+TEST(Config, SftpDefaultAlgorithmsAreModernOnly) {
+  const auto defaults = sftp::default_algorithms();
+  for (const auto kind : {sftp::AlgorithmKind::kex, sftp::AlgorithmKind::ciphers, sftp::AlgorithmKind::macs,
+                          sftp::AlgorithmKind::host_keys, sftp::AlgorithmKind::public_keys}) {
+    ASSERT_FALSE(defaults.list(kind).empty());
+    for (const auto& name : defaults.list(kind)) {
+      EXPECT_EQ(sftp::algorithm_status(kind, name), sftp::AlgorithmStatus::modern) << name;
+      // No SHA-1, no CBC, no DSA among the defaults.
+      EXPECT_EQ(name.find("sha1"), std::string::npos) << name;
+      EXPECT_EQ(name.find("cbc"), std::string::npos) << name;
+      EXPECT_NE(name, "ssh-rsa");
+      EXPECT_NE(name, "ssh-dss");
+    }
+  }
+  EXPECT_EQ(defaults.kex.front(), "curve25519-sha256");
+  EXPECT_EQ(defaults.host_keys.front(), "ssh-ed25519");
+  EXPECT_EQ(sftp::algorithm_status(sftp::AlgorithmKind::ciphers, "aes128-cbc"), sftp::AlgorithmStatus::legacy);
+  EXPECT_EQ(sftp::algorithm_status(sftp::AlgorithmKind::ciphers, "3des-cbc"), sftp::AlgorithmStatus::unknown);
+  EXPECT_EQ(sftp::algorithm_status(sftp::AlgorithmKind::kex, "diffie-hellman-group14-sha1"),
+            sftp::AlgorithmStatus::legacy);
+}
+
+TEST(Config, UserSshAuthenticationDefaultsToAny) {
+  const Config config = parse_config("users:\n" + user("a"), "u.yaml");
+  EXPECT_EQ(config.users[0].ssh_authentication, auth::SshAuthentication::any);
+  const Config keys = parse_config("users:\n" + user("a") + "    authorized_keys:\n      - \"" + rsa_key_line +
+                                       "\"\n      - \"" + ecdsa_key_line + "\"\n",
+                                   "u.yaml");
+  EXPECT_EQ(keys.users[0].authorized_keys.size(), 2u);
+}
 
 TEST(Config, PasswordHashErrorsNeverShowTheValue) {
   const std::string secret = "$1$zbT3TPyK$Ht9rao3ftYkp8FOusviB51";  // md5-crypt: refused as legacy
@@ -503,6 +663,7 @@ TEST(Config, ExampleConfigIsValid) {
     FAIL() << e.what();
   }
   EXPECT_TRUE(config.ftp);
+  EXPECT_TRUE(config.sftp);
   EXPECT_FALSE(config.users.empty());
 }
 
