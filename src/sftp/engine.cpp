@@ -812,8 +812,12 @@ bool handle_copy_data(Request& r) {
   if (!readable(*source) || !writable(*target)) return send_status(r, Status::permission_denied), true;
   if (source == target) {
     // Copying a range onto itself (or ahead of itself up to EOF) would read what it wrote.
+    const auto end = [](std::uint64_t offset, std::uint64_t length) {  // saturating
+      return length > std::numeric_limits<std::uint64_t>::max() - offset ? std::numeric_limits<std::uint64_t>::max()
+                                                                        : offset + length;
+    };
     const std::uint64_t ro = *read_offset, wo = *write_offset, len = *read_length;
-    const bool overlap = len == 0 ? wo >= ro : (wo < ro + len && ro < wo + len);
+    const bool overlap = len == 0 ? wo >= ro : (wo < end(ro, len) && ro < end(wo, len));
     if (overlap) return send_status(r, Status::failure, "Source and destination overlap"), true;
   }
   std::uint64_t written = 0;

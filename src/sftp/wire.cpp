@@ -55,6 +55,15 @@ void Buffer::release() {
   capacity_ = 0;
 }
 
+void Buffer::shrink_to_fit() {
+  if (size_ == capacity_) return;
+  if (size_ == 0) return release();
+  auto exact = std::make_unique_for_overwrite<std::byte[]>(size_);
+  std::memcpy(exact.get(), data_.get(), size_);
+  data_ = std::move(exact);
+  capacity_ = size_;
+}
+
 void Buffer::consume(std::size_t count) {
   count = std::min(count, size_);
   if (count < size_) std::memmove(data_.get(), data_.get() + count, size_ - count);
@@ -196,9 +205,7 @@ void Framer::take_frames(Buffer& out) {
   complete_ = 0;
 }
 
-void Framer::trim() {
-  if (buffer_.empty()) buffer_.release();
-}
+void Framer::trim() { buffer_.shrink_to_fit(); }
 
 std::span<const std::byte> next_frame(std::span<const std::byte> frames, std::size_t& offset) {
   assert(offset + length_field_size <= frames.size());

@@ -44,6 +44,8 @@ class Buffer {
   void clear() { size_ = 0; }
   // Frees the memory (an idle session keeps no large buffers).
   void release();
+  // Reallocates to exactly size() bytes (nothing when empty).
+  void shrink_to_fit();
   // Removes the first `count` bytes, moving the rest to the front.
   void consume(std::size_t count);
 
@@ -118,10 +120,13 @@ class Framer {
   // Bytes held: complete frames plus the partial one.
   std::size_t buffered() const { return buffer_.size(); }
   bool has_frames() const { return complete_ > 0; }
+  // Memory held, for the idle-session bound.
+  std::size_t capacity() const { return buffer_.capacity(); }
   // Moves the complete frames into `out` (whose previous content is dropped; its memory is
   // kept for reuse), leaving the partial frame here.
   void take_frames(Buffer& out);
-  // Frees the buffer's memory if nothing is held.
+  // For an idle session: frees the buffer's memory, or shrinks it to the partial frame it
+  // holds (the buffer may have served a large batch before).
   void trim();
 
  private:

@@ -154,16 +154,29 @@ TEST(SftpFramer, RejectsFramesTooShortForARequest) {
   EXPECT_TRUE(f.feed(frame_of(min_message_size)));
 }
 
-TEST(SftpFramer, TrimFreesOnlyAnEmptyBuffer) {
-  Framer f(1000);
+TEST(SftpFramer, TrimKeepsOnlyThePartialFrame) {
+  Framer f(100000);
+  // A large batch taken, then a partial frame left in the buffer that served it.
+  Buffer big;
+  ASSERT_TRUE(f.feed(frame_of(90000)));
+  f.take_frames(big);
+  ASSERT_TRUE(f.feed(frame_of(90000)));
   ASSERT_TRUE(f.feed(bytes({0, 0})));
+  f.take_frames(big);
+  EXPECT_GE(f.capacity(), 90000u);
   f.trim();
   EXPECT_EQ(f.buffered(), 2u);
-  ASSERT_TRUE(f.feed(bytes({0, 5, 1, 2, 3, 4, 5})));
+  EXPECT_EQ(f.capacity(), 2u);
+  ASSERT_TRUE(f.feed(bytes({0, 5, 1, 2, 3, 4})));
+  f.trim();
+  EXPECT_EQ(f.buffered(), 8u);
+  ASSERT_TRUE(f.feed(bytes({5})));
   Buffer out;
   f.take_frames(out);
+  EXPECT_EQ(out.size(), 9u);
   f.trim();
   EXPECT_EQ(f.buffered(), 0u);
+  EXPECT_EQ(f.capacity(), 0u);
 }
 
 }  // namespace
