@@ -147,6 +147,11 @@ void Connection::begin() {
     return;
   }
   ssh_set_blocking(session_, 0);
+  // No compression: it costs CPU on fast links and puts zlib in front of untrusted bytes.
+  if (ssh_options_set(session_, SSH_OPTIONS_COMPRESSION, "none") != SSH_OK) {
+    end("cannot turn compression off");
+    return;
+  }
   ssh_set_auth_methods(session_, offered_methods());
   // Sends our identification and KEXINIT; the rest of the key exchange happens in the pump.
   if (ssh_handle_key_exchange(session_) == SSH_ERROR) {

@@ -1,7 +1,9 @@
-"""Shared fixtures and helpers for filegate's FTP integration tests.
+"""Shared fixtures and helpers for filegate's integration tests.
 
 The tests drive the real `filegate` binary (env FILEGATE_BIN) with real clients: Python's
-ftplib, a raw socket client for byte-exact protocol checks, curl and lftp. Everything runs on
+ftplib, a raw socket client for byte-exact protocol checks, curl and lftp; for SFTP, OpenSSH's
+sftp/ssh (with sshpass for passwords) and paramiko (`server_factory.start(sftp=True)`, then
+sftp_client() / sftp_batch()). Everything runs on
 loopback; listeners bind port 0 and the real port is read from the server's "listening" log
 line, so there is no port race. Every socket operation has a timeout: a hung server fails a
 test instead of hanging it.
@@ -180,6 +182,7 @@ class FilegateServer:
         self._threads = []
         self.endpoints = []  # (host, port) per FTP listener, in log (= config) order
         self.implicit = []   # implicit_tls flag per entry of self.endpoints
+        self.sftp_endpoints = []  # (host, port) per SFTP listener
         self.stopped = False
 
     # ---- paths
@@ -211,6 +214,14 @@ class FilegateServer:
         raise AssertionError("the server has no implicit FTPS listener")
 
     @property
+    def sftp_port(self):
+        """The first IPv4 SFTP listener."""
+        for host, port in self.sftp_endpoints:
+            if ":" not in host:
+                return port
+        raise AssertionError("the server has no IPv4 SFTP listener")
+
+    @property
     def port6(self):
         for host, port in self.endpoints:
             if ":" in host:
@@ -227,12 +238,15 @@ class FilegateServer:
             t.start()
             self._threads.append(t)
         wanted = len(self.config.get("ftp", {}).get("listen", []))
+        wanted_sftp = len(self.config.get("sftp", {}).get("listen", []))
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             listening = [e for e in self.events("listening") if e.get("protocol") == "ftp"]
-            if len(listening) >= wanted:
+            listening_sftp = [e for e in self.events("listening") if e.get("protocol") == "sftp"]
+            if len(listening) >= wanted and len(listening_sftp) >= wanted_sftp:
                 self.endpoints = [parse_address(e["address"]) for e in listening]
                 self.implicit = [bool(e.get("implicit_tls")) for e in listening]
+                self.sftp_endpoints = [parse_address(e["address"]) for e in listening_sftp]
                 return self
             if self.proc.poll() is not None:
                 time.sleep(0.2)  # let the drain threads catch the last lines
@@ -241,7 +255,7 @@ class FilegateServer:
                     + self.output_tail())
             time.sleep(0.05)
         self.kill()
-        raise AssertionError("filegate logged no 'listening' line for every FTP listener in "
+        raise AssertionError("filegate logged no 'listening' line for every listener in "
                              f"{START_TIMEOUT}s:\n" + self.output_tail())
 
     def _drain(self, stream, sink):
@@ -364,7 +378,7 @@ class ServerFactory:
         self.servers = []
 
     def config_for(self, root, *, anonymous=False, listen=None, limits=None, ftp=None,
-                   users=None, extra=None, tls=None, user_tls=None, user_extra=None):
+                   users=None, extra=None, tls=None, user_tls=None, user_extra=None, sftp=None):
         alice_home, bob_home, pub_home = root / "alice", root / "bob", root / "pub"
         config = {
             "log": {"level": "info"},
@@ -399,8 +413,20 @@ class ServerFactory:
         }
         if limits:
             config["limits"].update(limits)
-        if ftp:
+        if ftp is False:
+            del config["ftp"]  # an SFTP-only server
+        elif ftp:
             config["ftp"].update(ftp)
+        if sftp:
+            # sftp=True: one listener on port 0 with the test host keys; a dict adds or
+            # overrides sftp keys. Users get their test public keys (SshKeys.USERS).
+            keys = SshKeys.get()
+            config["sftp"] = {"listen": ["127.0.0.1:0"], "host_keys": keys.host_keys()}
+            if isinstance(sftp, dict):
+                config["sftp"].update(sftp)
+            for user in config["users"]:
+                if user["name"] in keys.USERS and "authorized_keys" not in user:
+                    user["authorized_keys"] = [keys.public_line(user["name"])]
         if tls:
             config["ftp"]["tls"] = dict(tls)  # ftp.tls: certificate, private_key, policies...
         for user in config["users"]:
@@ -657,6 +683,138 @@ class Control:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# SSH / SFTP: keys generated at test time with ssh-keygen (never committed), paramiko and the
+# OpenSSH sftp client
+# --------------------------------------------------------------------------------------------
+
+class SshKeys:
+    """Host keys (Ed25519 + ECDSA) and user keys, made once per test run in a temporary folder.
+
+    Users: alice (Ed25519), bob (ECDSA); "stranger" is a key nobody authorized."""
+
+    USERS = {"alice": "ed25519", "bob": "ecdsa"}
+    _instance = None
+
+    @classmethod
+    def get(cls):
+        if cls._instance is None:
+            if shutil.which("ssh-keygen") is None:
+                pytest.skip("ssh-keygen is not installed")
+            cls._instance = cls()
+        return cls._instance
+
+    def __init__(self):
+        import atexit
+        import tempfile
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="filegate-ssh-"))
+        atexit.register(shutil.rmtree, self.dir, True)
+        self._make("host_ed25519", "ed25519")
+        self._make("host_ecdsa", "ecdsa")
+        for user, kind in self.USERS.items():
+            self._make(user, kind)
+        self._make("stranger", "ed25519")
+
+    def _make(self, name, kind):
+        path = self.dir / name
+        args = ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"{name}@filegate-test", "-f", str(path)]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"ssh-keygen failed: {proc.stderr}"
+        return path
+
+    def host_keys(self):
+        return [str(self.dir / "host_ed25519"), str(self.dir / "host_ecdsa")]
+
+    def private(self, name):
+        """The private key file of a user ("alice", "bob", "stranger")."""
+        return self.dir / name
+
+    def public_line(self, name):
+        return (self.dir / f"{name}.pub").read_text().strip()
+
+
+SSH_CLIENT_OPTIONS = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+                      "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                      "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=0"]
+
+
+def sftp_batch(server, commands, user="alice", password=None, key=None, options=(), cwd=None,
+               timeout=120):
+    """Runs OpenSSH's `sftp -b -` with `commands` (a list of lines, or one string).
+
+    With `key` (a user name or a path) it logs in with that key only; otherwise with the
+    password through sshpass (the user's test password unless given)."""
+    if isinstance(commands, (list, tuple)):
+        commands = "\n".join(commands) + "\n"
+    args = ["sftp", "-P", str(server.sftp_port), *SSH_CLIENT_OPTIONS, *options]
+    if key is not None:
+        path = SshKeys.get().private(key) if isinstance(key, str) and "/" not in key else key
+        args += ["-i", str(path), "-o", "IdentitiesOnly=yes", "-o", "PasswordAuthentication=no",
+                 "-o", "KbdInteractiveAuthentication=no"]
+    else:
+        args = ["sshpass", "-p", PASSWORDS.get(user, "") if password is None else password, *args,
+                "-o", "BatchMode=no", "-o", "PubkeyAuthentication=no"]
+    args += ["-b", "-", f"{user}@127.0.0.1"]
+    return subprocess.run(args, input=commands, capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
+
+
+def ssh_command(server, *remote, user="alice", password=None, options=(), timeout=60):
+    """Runs OpenSSH's `ssh` against the SFTP port (for requests that must be refused)."""
+    args = ["sshpass", "-p", PASSWORDS.get(user, "") if password is None else password,
+            "ssh", "-p", str(server.sftp_port), *SSH_CLIENT_OPTIONS, "-o", "BatchMode=no",
+            "-o", "PubkeyAuthentication=no", *options, f"{user}@127.0.0.1", *remote]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def paramiko_transport(server, user="alice", password=None, key=None, connect=True):
+    """A paramiko Transport to the SFTP port; authenticated unless connect=False.
+
+    `key` is a user name of SshKeys or a paramiko PKey."""
+    import paramiko
+    sock = socket.create_connection(("127.0.0.1", server.sftp_port), timeout=TIMEOUT)
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = TIMEOUT
+    transport.auth_timeout = TIMEOUT
+    transport.start_client(timeout=TIMEOUT)
+    if connect:
+        if key is not None:
+            if isinstance(key, str):
+                key = load_paramiko_key(SshKeys.get().private(key))
+            transport.auth_publickey(user, key)
+        else:
+            transport.auth_password(user, PASSWORDS.get(user, "") if password is None else password)
+    return transport
+
+
+def load_paramiko_key(path):
+    import paramiko
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key_file(str(path))
+        except (paramiko.SSHException, ValueError):
+            continue
+    raise AssertionError(f"paramiko cannot read {path}")
+
+
+def sftp_client(server, user="alice", password=None, key=None):
+    """A logged-in paramiko SFTPClient; close it (and its transport) with close_sftp()."""
+    import paramiko
+    transport = paramiko_transport(server, user, password, key)
+    client = paramiko.SFTPClient.from_transport(transport)
+    client.get_channel().settimeout(TIMEOUT)
+    return client
+
+
+def close_sftp(client):
+    transport = client.get_channel().get_transport()
+    with contextlib.suppress(Exception):
+        client.close()
+    with contextlib.suppress(Exception):
+        transport.close()
 
 
 def parse_pasv(reply):
