@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds filegate (Release) and runs it in the foreground on a demo configuration:
-# FTP and explicit FTPS (AUTH TLS) on 127.0.0.1:2121, implicit FTPS on 127.0.0.1:2990, a user
-# "demo" whose home is demo/files/demo, and anonymous read-only access to demo/files/public.
-# The demo password and a self-signed certificate are generated on the first run only; the
-# password is printed once and only its hash is stored (demo/filegate.yaml). Delete demo/ to
-# start again.
+# FTP and explicit FTPS (AUTH TLS) on 127.0.0.1:2121, implicit FTPS on 127.0.0.1:2990, SFTP on
+# 127.0.0.1:2222, a user "demo" whose home is demo/files/demo, and anonymous read-only FTP
+# access to demo/files/public.
+# The demo password, a self-signed certificate and the SSH host keys (Ed25519 and ECDSA) are
+# generated on the first run only; the password is printed once and only its hash is stored
+# (demo/filegate.yaml). Nothing under demo/ is ever committed. Delete demo/ to start again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -12,8 +13,8 @@ cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFILEGATE_TESTS
 cmake --build build/release --target filegate -j "$(nproc)"
 bin=build/release/src/filegate
 
-mkdir -p demo/files/demo demo/files/public demo/tls
-chmod 700 demo demo/tls
+mkdir -p demo/files/demo demo/files/public demo/tls demo/ssh
+chmod 700 demo demo/tls demo/ssh
 if [ ! -f demo/tls/server.pem ]; then
   # Self-signed, for the demo only: ECDSA P-256, valid for 127.0.0.1, ::1 and localhost.
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
@@ -21,6 +22,9 @@ if [ ! -f demo/tls/server.pem ]; then
     -keyout demo/tls/server.key -out demo/tls/server.pem 2>/dev/null
   chmod 600 demo/tls/server.key
 fi
+# SSH host keys for SFTP: made once and kept, so clients see the same host key every run.
+[ -f demo/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -C "filegate demo" -f demo/ssh/ssh_host_ed25519_key
+[ -f demo/ssh/ssh_host_ecdsa_key ] || ssh-keygen -q -t ecdsa -b 256 -N '' -C "filegate demo" -f demo/ssh/ssh_host_ecdsa_key
 if [ ! -f demo/filegate.yaml ]; then
   password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
   hash=$(printf '%s\n' "$password" | "$bin" passwd)
@@ -57,9 +61,21 @@ YAML
 
 MSG
 fi
+# Demo folders made before SFTP existed get the section too.
+if ! grep -q '^sftp:' demo/filegate.yaml; then
+  cat >> demo/filegate.yaml <<YAML
+sftp:
+  listen: ["127.0.0.1:2222"]
+  host_keys: [ssh/ssh_host_ed25519_key, ssh/ssh_host_ecdsa_key]
+YAML
+fi
 cat <<MSG
-  filegate is starting: FTP and FTPS (AUTH TLS) on 127.0.0.1:2121, implicit FTPS on 127.0.0.1:2990.
+  filegate is starting: FTP and FTPS (AUTH TLS) on 127.0.0.1:2121, implicit FTPS on 127.0.0.1:2990,
+  SFTP on 127.0.0.1:2222 (host keys:
+$(for k in demo/ssh/ssh_host_*_key.pub; do printf '    %s\n' "$(ssh-keygen -l -f "$k")"; done)
+  ).
   Try, from another terminal:
+    sftp -P 2222 demo@127.0.0.1                   (password as above; put, get, ls, mkdir ...)
     curl -T README.md ftp://demo:PASSWORD@127.0.0.1:2121/
     curl ftp://demo:PASSWORD@127.0.0.1:2121/
     curl --ssl-reqd --cacert demo/tls/server.pem ftp://demo:PASSWORD@127.0.0.1:2121/
