@@ -581,7 +581,12 @@ void Connection::settle_channels() {
     if (channel.finished && (channel.queued() == 0 || channel.remote_closed || channel.handle == nullptr)) {
       if (channel.handle != nullptr) {
         ssh_remove_channel_callbacks(channel.handle, &channel.callbacks);
-        if (!channel.remote_closed) ssh_channel_send_eof(channel.handle);
+        if (!channel.remote_closed) {
+          // As sshd does when sftp-server exits: ssh (and so scp, which runs SFTP through
+          // it) exits with this status.
+          ssh_channel_send_eof(channel.handle);
+          ssh_channel_request_send_exit_status(channel.handle, channel.failed ? 1 : 0);
+        }
         ssh_channel_free(channel.handle);  // sends CLOSE; libssh frees it when the client's arrives
         channel.handle = nullptr;
       }

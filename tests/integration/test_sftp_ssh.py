@@ -567,6 +567,26 @@ def test_basic_file_operations_with_openssh_sftp(server, workdir):
     assert not (server.home("alice") / "ops").exists()
 
 
+def test_scp_runs_over_sftp_and_legacy_scp_is_refused(server, workdir):
+    (workdir / "scp-up.txt").write_bytes(b"copied with scp\n")
+    base = ["scp", "-P", str(server.sftp_port), "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes", "-i", str(SshKeys.get().private("alice"))]
+    # OpenSSH 9 scp speaks SFTP; it needs the subsystem's exit status to report success.
+    proc = subprocess.run(base + [str(workdir / "scp-up.txt"), "alice@127.0.0.1:scp.txt"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(base + ["alice@127.0.0.1:scp.txt", str(workdir / "scp-down.txt")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (workdir / "scp-down.txt").read_bytes() == b"copied with scp\n"
+    # The legacy scp protocol runs a remote command: refused.
+    proc = subprocess.run(base + ["-O", "alice@127.0.0.1:scp.txt", str(workdir / "legacy.txt")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert not (workdir / "legacy.txt").exists()
+
+
 def test_large_transfer_both_ways(server, workdir):
     digest = make_random_file(workdir / "big.bin", 24 * MIB)
     proc = sftp_batch(server, ["put big.bin", "get big.bin big-back.bin", "rm big.bin"], key="alice",
