@@ -138,4 +138,10 @@ Result<tcp::endpoint> parse_endpoint(std::string_view text) {
   return tcp::endpoint(address, static_cast<unsigned short>(value));
 }
 
+std::string format_endpoint(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address().to_string();
+  const auto port = std::to_string(endpoint.port());
+  return endpoint.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
+}
+
 }  // namespace filegate::core

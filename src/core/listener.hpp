@@ -82,5 +82,7 @@ class Listener {
 
 // Parses "host:port", "[v6]:port" or ":port" (any address) into an endpoint.
 Result<tcp::endpoint> parse_endpoint(std::string_view text);
+// "127.0.0.1:21" or "[::1]:21": the form parse_endpoint reads and the "listening" log line shows.
+std::string format_endpoint(const tcp::endpoint& endpoint);
 
 }  // namespace filegate::core

@@ -41,12 +41,9 @@ Result<void> Server::open(std::string& failed_endpoint) {
 
 void Server::start() {
   for (auto& listener : listeners_) {
-    const auto endpoint = listener->local_endpoint();
-    const auto address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]"
-                                                    : endpoint.address().to_string();
     core::log::info("listening")
         .str("protocol", "ftp")
-        .str("address", address + ":" + std::to_string(endpoint.port()))
+        .str("address", core::format_endpoint(listener->local_endpoint()))
         .flag("implicit_tls", listener->name() == "ftps-implicit");
     listener->start();
   }
@@ -54,10 +51,7 @@ void Server::start() {
 
 void Server::stop() {
   for (auto& listener : listeners_) listener->stop();
-  std::lock_guard lock(sessions_mutex_);
-  for (auto& weak : sessions_) {
-    if (auto session = weak.lock()) session->stop();
-  }
+  sessions_.stop_all();
 }
 
 std::vector<tcp::endpoint> Server::endpoints() const {
@@ -66,25 +60,14 @@ std::vector<tcp::endpoint> Server::endpoints() const {
   return out;
 }
 
-std::size_t Server::session_count() {
-  std::lock_guard lock(sessions_mutex_);
-  std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
-  return sessions_.size();
-}
+std::size_t Server::session_count() { return sessions_.count(); }
 
 void Server::on_accept(const ListenerSettings& listener, tcp::socket socket, core::ConnectionLimiter::Slot slot) {
   auto strand = asio::make_strand(runtime_.io());
   auto stream = std::make_unique<core::TcpStream>(std::move(socket));
   auto session = std::make_shared<Session>(context_, listener, std::move(stream), std::move(slot),
                                            next_id_.fetch_add(1), strand);
-  {
-    std::lock_guard lock(sessions_mutex_);
-    // Ended sessions leave expired entries; sweeping every 256 accepts keeps this amortised O(1).
-    if (++accepted_ % 256 == 0) {
-      std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
-    }
-    sessions_.push_back(session);
-  }
+  sessions_.add(session);
   session->start();
 }
 

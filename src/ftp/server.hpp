@@ -3,11 +3,11 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "core/listener.hpp"
 #include "core/runtime.hpp"
+#include "core/session_registry.hpp"
 #include "ftp/session.hpp"
 
 namespace filegate::ftp {
@@ -34,9 +34,7 @@ class Server {
   SessionContext context_;
   core::ConnectionLimiter& limiter_;
   std::vector<std::unique_ptr<core::Listener>> listeners_;
-  std::mutex sessions_mutex_;
-  std::vector<std::weak_ptr<Session>> sessions_;  // guarded by sessions_mutex_
-  std::uint64_t accepted_ = 0;                     // guarded by sessions_mutex_
+  core::SessionRegistry<Session> sessions_;
   std::atomic<std::uint64_t> next_id_{1};
 };
 

@@ -150,20 +150,14 @@ Result<void> Server::open(std::string& failed_endpoint) {
 
 void Server::start() {
   for (auto& listener : listeners_) {
-    const auto endpoint = listener->local_endpoint();
-    const auto address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]"
-                                                    : endpoint.address().to_string();
-    log::info("listening").str("protocol", "sftp").str("address", address + ":" + std::to_string(endpoint.port()));
+    log::info("listening").str("protocol", "sftp").str("address", core::format_endpoint(listener->local_endpoint()));
     listener->start();
   }
 }
 
 void Server::stop() {
   for (auto& listener : listeners_) listener->stop();
-  std::lock_guard lock(connections_mutex_);
-  for (auto& weak : connections_) {
-    if (auto connection = weak.lock()) connection->stop();
-  }
+  connections_.stop_all();
 }
 
 std::vector<tcp::endpoint> Server::endpoints() const {
@@ -172,11 +166,7 @@ std::vector<tcp::endpoint> Server::endpoints() const {
   return out;
 }
 
-std::size_t Server::session_count() {
-  std::lock_guard lock(connections_mutex_);
-  std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
-  return connections_.size();
-}
+std::size_t Server::session_count() { return connections_.count(); }
 
 void Server::on_accept(tcp::socket socket, core::ConnectionLimiter::Slot slot) {
   // SECURITY: the pre-authentication cap is taken before any SSH work is done for the client.
@@ -193,11 +183,7 @@ void Server::on_accept(tcp::socket socket, core::ConnectionLimiter::Slot slot) {
   }
   auto connection = std::make_shared<Connection>(*context_, std::move(socket), std::move(slot),
                                                  next_id_.fetch_add(1), asio::make_strand(runtime_.io()));
-  {
-    std::lock_guard lock(connections_mutex_);
-    if (++accepted_ % 256 == 0) std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
-    connections_.push_back(connection);
-  }
+  connections_.add(connection);
   connection->start();
 }
 

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include "core/listener.hpp"
 #include "core/result.hpp"
 #include "core/runtime.hpp"
+#include "core/session_registry.hpp"
 #include "sftp/ssh_settings.hpp"
 #include "vfs/filesystem.hpp"
 
@@ -59,9 +59,7 @@ class Server {
   std::unique_ptr<ServerContext> context_;
   core::ConnectionLimiter& limiter_;
   std::vector<std::unique_ptr<core::Listener>> listeners_;
-  std::mutex connections_mutex_;
-  std::vector<std::weak_ptr<Connection>> connections_;  // guarded by connections_mutex_
-  std::uint64_t accepted_ = 0;                          // guarded by connections_mutex_
+  core::SessionRegistry<Connection> connections_;
   std::atomic<std::uint64_t> next_id_{1};
 };
 

@@ -595,6 +595,16 @@ def test_large_transfer_both_ways(server, workdir):
     assert sha256_file(workdir / "big-back.bin") == digest
 
 
+def test_transfers_survive_key_re_exchanges(server, workdir):
+    # RekeyLimit makes OpenSSH re-key every 256 KiB: channel writes pause during each key
+    # exchange and must resume without losing or reordering a byte.
+    digest = make_random_file(workdir / "rekey.bin", 6 * MIB)
+    proc = sftp_batch(server, ["put rekey.bin", "get rekey.bin rekey-back.bin", "rm rekey.bin"], key="alice",
+                      cwd=workdir, options=["-o", "RekeyLimit=256K"])
+    assert proc.returncode == 0, proc.stderr
+    assert sha256_file(workdir / "rekey-back.bin") == digest
+
+
 def test_permissions_apply_over_sftp(server):
     client = sftp_client(server, "bob")  # bob: elr
     try:
