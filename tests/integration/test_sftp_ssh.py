@@ -19,8 +19,8 @@ import paramiko
 import pytest
 
 from conftest import (PASSWORDS, TIMEOUT, SshKeys, abort_socket, close_sftp, filegate_bin,
-                      load_paramiko_key, make_random_file, paramiko_transport, sftp_batch, sftp_client,
-                      sha256_file, ssh_command, to_yaml, wait_until)
+                      ipv6_available, load_paramiko_key, make_random_file, paramiko_transport,
+                      sftp_batch, sftp_client, sha256_file, ssh_command, to_yaml, wait_until)
 
 MIB = 1024 * 1024
 
@@ -307,6 +307,45 @@ def _connectable(port):
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         return True
     return False
+
+
+def test_channels_per_connection_are_capped(server_factory):
+    server = start(server_factory, limits={"max_ssh_channels": 2})
+    transport = paramiko_transport(server)
+    try:
+        first = paramiko.SFTPClient.from_transport(transport)
+        second = paramiko.SFTPClient.from_transport(transport)
+        with pytest.raises(paramiko.ChannelException):
+            transport.open_session(timeout=TIMEOUT)
+        assert first.normalize(".") == second.normalize(".") == "/"
+        second.close()
+        # A closed channel frees its place.
+        assert wait_until(lambda: _opens(transport), timeout=10)
+        first.close()
+    finally:
+        transport.close()
+    server.wait_for_event("ssh_refused", reason="channel limit")
+
+
+def _opens(transport):
+    try:
+        transport.open_session(timeout=TIMEOUT).close()
+        return True
+    except paramiko.ChannelException:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+def test_ipv6_listener(server_factory):
+    server = start(server_factory, sftp={"listen": ["127.0.0.1:0", "[::1]:0"]})
+    port6 = [port for host, port in server.sftp_endpoints if ":" in host][0]
+    proc = subprocess.run(
+        ["sftp", "-P", str(port6), "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+         "-o", "IdentitiesOnly=yes", "-i", str(SshKeys.get().private("alice")), "-b", "-", "alice@[::1]"],
+        input="pwd\n", capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    server.wait_for_event("login", user="alice", client="::1", result="ok")
 
 
 # --------------------------------------------------------------------------------------------
