@@ -1,0 +1,316 @@
+"""One server with FTP and SFTP listeners: both front-ends share the files and take the same
+permission decisions for the same user, request and path."""
+
+import errno
+import ftplib
+import io
+import os
+
+import paramiko
+import pytest
+
+from conftest import (PASSWORDS, SshKeys, close_sftp, ftp_login, load_paramiko_key, paramiko_transport,
+                      sftp_client, unique_name)
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(module_server_factory):
+    return module_server_factory.start(sftp=True)
+
+
+@pytest.fixture(scope="module")
+def clients(server):
+    """{user: (ftplib client, paramiko SFTP client)} for alice and bob, shared by the module."""
+    made = {}
+    for user in ("alice", "bob"):
+        ftp = ftp_login(server, user)
+        ftp.voidcmd("TYPE I")
+        made[user] = (ftp, sftp_client(server, user, key=user))
+    yield made
+    for ftp, sftp in made.values():
+        try:
+            ftp.quit()
+        except (OSError, EOFError, ftplib.Error):
+            ftp.close()
+        close_sftp(sftp)
+
+
+def ftp_download(ftp, path):
+    out = io.BytesIO()
+    ftp.retrbinary(f"RETR {path}", out.write)
+    return out.getvalue()
+
+
+def sftp_download(sftp, path):
+    with sftp.open(path, "rb") as f:
+        f.prefetch()
+        return f.read()
+
+
+def sftp_upload(sftp, path, data):
+    with sftp.open(path, "wb") as f:
+        f.set_pipelined(True)
+        f.write(data)
+
+
+# --------------------------------------------------------------------------------------------
+# One set of files
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["plain.bin", "with space é ü.bin"])
+def test_stored_over_ftp_read_over_sftp_and_back(server, clients, name):
+    ftp, sftp = clients["alice"]
+    data = os.urandom(MIB + 333)
+    ftp.storbinary(f"STOR /{name}", io.BytesIO(data))
+    assert sftp.stat(f"/{name}").st_size == len(data)
+    assert sftp_download(sftp, f"/{name}") == data
+    # Overwritten over SFTP, read over FTP.
+    other = os.urandom(MIB // 2 + 7)
+    sftp_upload(sftp, f"/{name}", other)
+    assert ftp.size(f"/{name}") == len(other)
+    assert ftp_download(ftp, f"/{name}") == other
+    assert (server.home("alice") / name).read_bytes() == other
+    # Appended over FTP after the SFTP upload: one file.
+    ftp.storbinary(f"APPE /{name}", io.BytesIO(b"tail"))
+    assert sftp_download(sftp, f"/{name}") == other + b"tail"
+
+
+def test_directories_renames_and_deletes_are_seen_by_the_other(server, clients):
+    ftp, sftp = clients["alice"]
+    by_ftp, by_sftp = unique_name("ftpdir"), unique_name("sftpdir")
+    ftp.mkd(f"/{by_ftp}")
+    sftp.mkdir(f"/{by_sftp}")
+    assert {by_ftp, by_sftp} <= set(sftp.listdir("/"))
+    assert {by_ftp, by_sftp} <= {os.path.basename(n) for n in ftp.nlst("/")}
+    ftp.storbinary(f"STOR /{by_ftp}/a.txt", io.BytesIO(b"from ftp"))
+    sftp_upload(sftp, f"/{by_sftp}/b.txt", b"from sftp")
+    assert sftp.listdir(f"/{by_ftp}") == ["a.txt"]
+    assert [os.path.basename(n) for n in ftp.nlst(f"/{by_sftp}")] == ["b.txt"]
+
+    # Renamed over FTP, seen over SFTP; renamed over SFTP, seen over FTP.
+    ftp.rename(f"/{by_ftp}/a.txt", f"/{by_sftp}/a-moved.txt")
+    assert sorted(sftp.listdir(f"/{by_sftp}")) == ["a-moved.txt", "b.txt"]
+    assert sftp_download(sftp, f"/{by_sftp}/a-moved.txt") == b"from ftp"
+    sftp.rename(f"/{by_sftp}/b.txt", f"/{by_ftp}/b-moved.txt")
+    assert [os.path.basename(n) for n in ftp.nlst(f"/{by_ftp}")] == ["b-moved.txt"]
+    assert ftp_download(ftp, f"/{by_ftp}/b-moved.txt") == b"from sftp"
+
+    # Deleted by one, gone for the other.
+    sftp.remove(f"/{by_ftp}/b-moved.txt")
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.size(f"/{by_ftp}/b-moved.txt")
+    ftp.delete(f"/{by_sftp}/a-moved.txt")
+    with pytest.raises(IOError) as excinfo:
+        sftp.stat(f"/{by_sftp}/a-moved.txt")
+    assert excinfo.value.errno == errno.ENOENT
+    ftp.rmd(f"/{by_sftp}")
+    sftp.rmdir(f"/{by_ftp}")
+    assert not {by_ftp, by_sftp} & set(sftp.listdir("/"))
+    assert not {by_ftp, by_sftp} & {os.path.basename(n) for n in ftp.nlst("/")}
+
+
+def test_timestamps_and_modes_agree(server, clients):
+    ftp, sftp = clients["alice"]
+    name = unique_name("meta")
+    sftp_upload(sftp, f"/{name}", b"m")
+    sftp.utime(f"/{name}", (1_500_000_000, 1_500_000_000))
+    sftp.chmod(f"/{name}", 0o640)
+    assert ftp.voidcmd(f"MDTM /{name}") == "213 20170714024000"
+    facts = ftp.sendcmd(f"MLST /{name}")
+    assert "UNIX.mode=0640" in facts and "modify=20170714024000" in facts, facts
+    ftp.voidcmd(f"SITE CHMOD 600 /{name}")
+    ftp.voidcmd(f"MFMT 20200101000000 /{name}")
+    st = sftp.stat(f"/{name}")
+    assert (st.st_mode & 0o7777, st.st_mtime) == (0o600, 1_577_836_800)
+    sftp.remove(f"/{name}")
+
+
+# --------------------------------------------------------------------------------------------
+# One set of permissions
+# --------------------------------------------------------------------------------------------
+
+def ftp_attempt(ftp, op, path, path2=None):
+    """True if the FTP server allowed the operation, False if it refused it with 550/553."""
+    try:
+        if op == "upload":
+            ftp.storbinary(f"STOR {path}", io.BytesIO(b"uploaded"))
+        elif op == "append":
+            ftp.storbinary(f"APPE {path}", io.BytesIO(b"appended"))
+        elif op == "download":
+            ftp.retrbinary(f"RETR {path}", lambda _: None)
+        elif op == "list":
+            ftp.retrlines(f"LIST {path}", lambda _: None)
+        elif op == "delete":
+            ftp.delete(path)
+        elif op == "mkdir":
+            ftp.mkd(path)
+        elif op == "rmdir":
+            ftp.rmd(path)
+        elif op == "rename":
+            ftp.rename(path, path2)
+        elif op == "chmod":
+            ftp.voidcmd(f"SITE CHMOD 600 {path}")
+        else:
+            raise AssertionError(op)
+    except ftplib.error_perm as e:
+        assert str(e)[:3] in ("550", "553"), e
+        return False
+    return True
+
+
+def sftp_attempt(sftp, op, path, path2=None):
+    """True if the SFTP server allowed the operation, False if it answered PERMISSION_DENIED."""
+    try:
+        if op in ("upload", "append"):
+            with sftp.open(path, "w" if op == "upload" else "a") as f:
+                f.write(b"uploaded" if op == "upload" else b"appended")
+        elif op == "download":
+            sftp_download(sftp, path)
+        elif op == "list":
+            sftp.listdir(path)
+        elif op == "delete":
+            sftp.remove(path)
+        elif op == "mkdir":
+            sftp.mkdir(path)
+        elif op == "rmdir":
+            sftp.rmdir(path)
+        elif op == "rename":
+            sftp.rename(path, path2)
+        elif op == "chmod":
+            sftp.chmod(path, 0o600)
+        else:
+            raise AssertionError(op)
+    except IOError as e:
+        assert e.errno == errno.EACCES, (op, path, e)
+        return False
+    return True
+
+
+def decide_both(ftp, sftp, op, path, path2):
+    """Tries the operation over FTP, then over SFTP; returns {"ftp": allowed, "sftp": allowed}.
+    "{p}" in a path becomes the protocol, so that what one protocol is allowed to create does
+    not change what the other sees."""
+    return {proto: attempt(client, op, path.format(p=proto), path2 and path2.format(p=proto))
+            for proto, attempt, client in (("ftp", ftp_attempt, ftp), ("sftp", sftp_attempt, sftp))}
+
+
+@pytest.fixture(scope="module")
+def alice_tree(server):
+    """alice: /inbox is "ew" (recursive), /outbox "elr"; a link in /inbox leads into /outbox and
+    one in /outbox into /inbox."""
+    home = server.home("alice")
+    (home / "inbox" / "dropped.txt").write_bytes(b"dropped")
+    (home / "inbox" / "sub").mkdir()
+    (home / "outbox" / "report.txt").write_bytes(b"report")
+    (home / "outbox" / "olddir").mkdir()
+    os.symlink("../outbox", home / "inbox" / "to-outbox")
+    os.symlink("../inbox/dropped.txt", home / "outbox" / "to-dropped")
+    return home
+
+
+def disk_snapshot(root):
+    """{relative path: contents (files), link target (symlinks) or None (directories)}."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                out[os.path.relpath(full, root)] = ("link", os.readlink(full))
+            elif os.path.isdir(full):
+                out[os.path.relpath(full, root)] = None
+            else:
+                with open(full, "rb") as f:
+                    out[os.path.relpath(full, root)] = f.read()
+    return out
+
+
+# (op, path, second path, allowed); "{p}": see decide_both.
+ALICE_CASES = [
+    ("upload", "/inbox/up-{p}.txt", None, True),
+    ("upload", "/inbox/sub/deep-{p}.txt", None, True),
+    ("download", "/inbox/dropped.txt", None, False),
+    ("list", "/inbox", None, False),
+    ("append", "/inbox/dropped.txt", None, False),
+    ("delete", "/inbox/dropped.txt", None, False),
+    ("mkdir", "/inbox/dir-{p}", None, False),
+    ("rename", "/inbox/dropped.txt", "/inbox/renamed-{p}.txt", False),
+    ("download", "/outbox/report.txt", None, True),
+    ("list", "/outbox", None, True),
+    ("upload", "/outbox/up-{p}.txt", None, False),
+    ("upload", "/outbox/report.txt", None, False),
+    ("append", "/outbox/report.txt", None, False),
+    ("delete", "/outbox/report.txt", None, False),
+    ("mkdir", "/outbox/dir-{p}", None, False),
+    ("rmdir", "/outbox/olddir", None, False),
+    ("rename", "/outbox/report.txt", "/outbox/renamed-{p}.txt", False),
+    ("chmod", "/outbox/report.txt", None, False),
+    # Through the links: the letters of the name AND of the place it leads to.
+    ("upload", "/inbox/to-outbox/up-{p}.txt", None, False),
+    ("upload", "/inbox/to-outbox/report.txt", None, False),
+    ("download", "/inbox/to-outbox/report.txt", None, False),
+    ("list", "/inbox/to-outbox", None, False),
+    ("download", "/outbox/to-dropped", None, False),
+    ("upload", "/outbox/to-dropped", None, False),
+]
+
+
+@pytest.mark.parametrize("op, path, path2, allowed", ALICE_CASES,
+                         ids=[f"{c[0]}:{c[1]}" for c in ALICE_CASES])
+def test_per_directory_rules_decide_the_same_over_ftp_and_sftp(server, clients, alice_tree, op, path, path2,
+                                                               allowed):
+    ftp, sftp = clients["alice"]
+    before = disk_snapshot(server.home("alice"))
+    assert decide_both(ftp, sftp, op, path, path2) == {"ftp": allowed, "sftp": allowed}
+    if not allowed:
+        assert disk_snapshot(server.home("alice")) == before, "a refused request changed the files"
+
+
+BOB_CASES = [
+    ("download", "/bob.txt", None, True),
+    ("list", "/", None, True),
+    ("upload", "/new-{p}.txt", None, False),
+    ("upload", "/bob.txt", None, False),
+    ("append", "/bob.txt", None, False),
+    ("delete", "/bob.txt", None, False),
+    ("mkdir", "/dir-{p}", None, False),
+    ("rmdir", "/bobdir", None, False),
+    ("rename", "/bob.txt", "/renamed-{p}.txt", False),
+    ("chmod", "/bob.txt", None, False),
+]
+
+
+@pytest.mark.parametrize("op, path, path2, allowed", BOB_CASES, ids=[f"{c[0]}:{c[1]}" for c in BOB_CASES])
+def test_read_only_user_is_refused_the_same_over_ftp_and_sftp(server, clients, op, path, path2, allowed):
+    home = server.home("bob")
+    (home / "bob.txt").write_bytes(b"bob's file")
+    (home / "bobdir").mkdir(exist_ok=True)
+    ftp, sftp = clients["bob"]
+    before = disk_snapshot(home)
+    assert decide_both(ftp, sftp, op, path, path2) == {"ftp": allowed, "sftp": allowed}
+    assert disk_snapshot(home) == before
+
+
+def test_user_without_sftp_in_protocols_uses_ftp_only(server_factory):
+    server = server_factory.start(sftp=True, user_extra={"bob": {"protocols": ["ftp"]}})
+    (server.home("bob") / "hello.txt").write_bytes(b"hello bob")
+    ftp = ftp_login(server, "bob")
+    try:
+        assert ftp_download(ftp, "/hello.txt") == b"hello bob"
+    finally:
+        ftp.quit()
+    for key in (None, "bob"):
+        transport = paramiko_transport(server, connect=False)
+        try:
+            with pytest.raises(paramiko.AuthenticationException):
+                if key:
+                    transport.auth_publickey("bob", load_paramiko_key(SshKeys.get().private("bob")))
+                else:
+                    transport.auth_password("bob", PASSWORDS["bob"])
+        finally:
+            transport.close()
+    # alice, who has no protocols list, has both.
+    client = sftp_client(server, "alice")
+    close_sftp(client)
+    ftp_login(server, "alice").quit()
