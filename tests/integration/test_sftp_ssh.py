@@ -533,6 +533,29 @@ def test_fifty_concurrent_sessions(server):
     assert all(results)
 
 
+def test_sessions_on_two_network_threads(server_factory):
+    # Two event-loop threads: connections run on different threads at once, each on its strand.
+    server = start(server_factory, extra={"runtime": {"network_threads": 2}})
+
+    def one(i):
+        client = sftp_client(server, "alice", key="alice" if i % 2 else None)
+        try:
+            data = os.urandom(MIB + i)
+            name = f"threads-{i}.bin"
+            with client.open(name, "wb") as f:
+                f.set_pipelined(True)
+                f.write(data)
+            with client.open(name, "rb") as f:
+                f.prefetch()
+                assert f.read() == data
+            return True
+        finally:
+            close_sftp(client)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        assert all(pool.map(one, range(16)))
+
+
 def test_client_vanishing_mid_upload_does_not_disturb_another(server, workdir):
     survivor = sftp_client(server, "alice", key="alice")
     doomed = sftp_client(server, "alice")
