@@ -5,12 +5,14 @@ import errno
 import ftplib
 import io
 import os
+import signal
+import subprocess
 
 import paramiko
 import pytest
 
-from conftest import (PASSWORDS, SshKeys, close_sftp, ftp_login, load_paramiko_key, paramiko_transport,
-                      sftp_client, unique_name)
+from conftest import (PASSWORDS, SSH_CLIENT_OPTIONS, SshKeys, close_sftp, ftp_login, load_paramiko_key,
+                      make_random_file, paramiko_transport, sftp_client, unique_name, wait_until)
 
 MIB = 1024 * 1024
 
@@ -314,3 +316,46 @@ def test_user_without_sftp_in_protocols_uses_ftp_only(server_factory):
     client = sftp_client(server, "alice")
     close_sftp(client)
     ftp_login(server, "alice").quit()
+
+
+# --------------------------------------------------------------------------------------------
+# One client's crash is nobody else's problem
+# --------------------------------------------------------------------------------------------
+
+def test_sftp_client_killed_mid_upload_while_ftp_downloads(server, clients, workdir):
+    ftp, sftp = clients["alice"]
+    home = server.home("alice")
+    make_random_file(workdir / "big.bin", 64 * MIB)
+    steady = os.urandom(8 * MIB)
+    (home / "steady.bin").write_bytes(steady)
+    # OpenSSH sftp uploading at about 10 MB/s (-l is in Kbit/s), so that the kill lands mid-way.
+    proc = subprocess.Popen(
+        ["sftp", "-P", str(server.sftp_port), *SSH_CLIENT_OPTIONS, "-i", str(SshKeys.get().private("alice")),
+         "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-l", "80000", "-b", "-", "alice@127.0.0.1"],
+        cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        proc.stdin.write(b"put big.bin /killed.bin\n")
+        proc.stdin.close()
+        assert wait_until(lambda: (home / "killed.bin").exists()
+                          and (home / "killed.bin").stat().st_size > 2 * MIB, timeout=30)
+        os.killpg(proc.pid, signal.SIGKILL)  # sftp and its ssh: gone without a word
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(20)
+    # FTP and the other SFTP session go on.
+    assert ftp_download(ftp, "/steady.bin") == steady
+    assert sftp_download(sftp, "/steady.bin") == steady
+    # The upload's handle was closed by the server: logged as aborted, and what arrived is a
+    # prefix of the file that anyone can replace.
+    event = server.wait_for_event("transfer", protocol="sftp", path="/killed.bin", direction="upload")[-1]
+    assert event["result"] == "aborted" and 2 * MIB < event["bytes"] < 64 * MIB, event
+    partial = (home / "killed.bin").read_bytes()
+    assert len(partial) == event["bytes"]
+    assert partial == (workdir / "big.bin").read_bytes()[:len(partial)]
+    ftp.storbinary("STOR /killed.bin", io.BytesIO(b"replaced"))
+    assert sftp_download(sftp, "/killed.bin") == b"replaced"
+    ftp.delete("/killed.bin")
+    ftp.delete("/steady.bin")
