@@ -984,6 +984,23 @@ def abort_socket(sock):
         sock.close()
 
 
+def plant_outside_links(server, home):
+    """Symlinks in `home` that point outside it (escape tests): abs_dir/abs_file to
+    server.outside and its secret.txt, rel_dir/rel_file the same relative. Returns
+    {name: target}; an existing entry of that name is replaced."""
+    made = {
+        "abs_dir": server.outside,
+        "abs_file": server.outside / "secret.txt",
+        "rel_dir": os.path.relpath(server.outside, home),
+        "rel_file": os.path.relpath(server.outside / "secret.txt", home),
+    }
+    for name, target in made.items():
+        if os.path.lexists(home / name):
+            os.unlink(home / name)
+        os.symlink(target, home / name)
+    return made
+
+
 def unique_name(prefix="f"):
     return f"{prefix}-{os.getpid()}-{time.monotonic_ns()}"
 

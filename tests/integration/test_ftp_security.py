@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (PASSWORDS, Control, ConnectionClosed, parse_epsv, parse_pasv, transfer,
-                      wait_until)
+from conftest import (PASSWORDS, Control, ConnectionClosed, parse_epsv, parse_pasv, plant_outside_links,
+                      transfer, wait_until)
 
 SECRET = b"TOP-SECRET outside the FTP root\n"
 
@@ -112,16 +112,7 @@ def test_root_itself_cannot_be_removed_or_replaced(server, ctl, name):
 def links(server):
     """Symlinks inside alice's home that point outside it."""
     home = server.home("alice")
-    made = {
-        "abs_dir": server.outside,
-        "abs_file": server.outside / "secret.txt",
-        "rel_dir": os.path.relpath(server.outside, home),
-        "rel_file": os.path.relpath(server.outside / "secret.txt", home),
-    }
-    for name, target in made.items():
-        if os.path.lexists(home / name):
-            os.unlink(home / name)
-        os.symlink(target, home / name)
+    made = plant_outside_links(server, home)
     (home / "mine.txt").write_bytes(b"alice's own file")
     yield home
     for name in made:

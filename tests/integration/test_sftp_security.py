@@ -16,7 +16,7 @@ import pytest
 from paramiko.py3compat import long
 from paramiko.sftp import CMD_EXTENDED
 
-from conftest import close_sftp, sftp_client
+from conftest import close_sftp, plant_outside_links, sftp_client
 
 SECRET = b"TOP-SECRET outside the FTP root\n"
 USERS = ["alice", "bob"]
@@ -52,14 +52,7 @@ def links(server, user):
     """Symlinks in the user's home pointing outside it, absolute and relative."""
     home = server.home(user)
     os.chmod(server.outside / "secret.txt", 0o644)
-    made = {
-        "abs_dir": server.outside,
-        "abs_file": server.outside / "secret.txt",
-        "rel_dir": os.path.relpath(server.outside, home),
-        "rel_file": os.path.relpath(server.outside / "secret.txt", home),
-    }
-    for name, target in made.items():
-        os.symlink(target, home / name)
+    made = plant_outside_links(server, home)
     (home / "mine.txt").write_bytes(b"mine")
     yield home
     for name in made:
