@@ -348,8 +348,12 @@ def transfer(s: Server, keys: Keys, direction: str, cipher: str, src: Path,
     batch.write_text(f"!date +T%s.%N\n{command}\n!date +T%s.%N\n")
     base_procs = len(process_tree(s.pid))
     cpu0 = tree_cpu_seconds(s.pid)
-    done = subprocess.run(sftp_cmd(s, keys.client, str(batch), cipher=cipher, debug=True),
-                          stdin=subprocess.DEVNULL, text=True, capture_output=True)
+    limit = 60 + size / (10 * MB)  # a stalled server fails the cell
+    try:
+        done = subprocess.run(sftp_cmd(s, keys.client, str(batch), cipher=cipher, debug=True),
+                              stdin=subprocess.DEVNULL, text=True, capture_output=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{s.name} {direction} {cipher}: not done after {limit:.0f} s") from None
     if done.returncode != 0:
         if "no matching cipher" in done.stderr:
             raise Unsupported(f"{s.name} offers no {cipher}")
@@ -403,18 +407,22 @@ mirror small {dst}
 !echo T $(date +%s.%N)
 bye
 """)
-    done = subprocess.run(["lftp", "-f", str(script)], stdin=subprocess.DEVNULL, text=True,
-                          capture_output=True, timeout=600)
+    try:
+        done = subprocess.run(["lftp", "-f", str(script)], stdin=subprocess.DEVNULL, text=True,
+                              capture_output=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{s.name} small files: lftp not done after 600 s") from None
     if done.returncode != 0:
-        raise RuntimeError(f"{s.name}: lftp exited with {done.returncode}: "
+        raise RuntimeError(f"{s.name} small files: lftp exited with {done.returncode}: "
                            f"{(done.stderr or done.stdout).strip()[-1000:]}")
     stamps = [float(ln.split()[1]) for ln in done.stdout.splitlines() if ln.startswith("T ")]
     if len(stamps) != 3:
-        raise RuntimeError(f"{s.name}: lftp printed {done.stdout!r}")
+        raise RuntimeError(f"{s.name} small files: lftp printed {done.stdout!r}")
     for folder in (remote, dst):
         files = list(folder.iterdir())
         if len(files) != count or any(f.stat().st_size != size for f in files):
-            raise RuntimeError(f"{s.name}: {folder} has {len(files)} files, expected {count} of {size} bytes")
+            raise RuntimeError(f"{s.name} small files: {folder} has {len(files)} files, "
+                               f"expected {count} of {size} bytes")
     shutil.rmtree(remote)
     shutil.rmtree(dst)
     return stamps[1] - stamps[0], stamps[2] - stamps[1]
@@ -621,7 +629,10 @@ def main() -> int:
                 stop_server(s)
                 del servers["filegate"]
         for s in servers.values():
-            probes[s.name] = probe(s, keys)
+            try:
+                probes[s.name] = probe(s, keys)
+            except Exception as e:  # noqa: BLE001 (paramiko raises its own types); the figures say more
+                probes[s.name] = [f"probe failed: {e!r}"]
             log(f"{s.name}: " + "; ".join(probes[s.name]))
 
         src = SFTP_SHM / "source.bin"
@@ -653,10 +664,21 @@ def main() -> int:
             raw[name].setdefault(key, []).append(value)
             results[name][key] = statistics.median(raw[name][key])
 
+        def mark(name: str, figure_keys: list[str], text: str, why: str) -> None:
+            """Cells that have no value: n/a (not offered) or FAILED; the run goes on."""
+            for k in figure_keys:
+                cells[name][k] = text
+            notes.append(f"{text}: {why}")
+            log(notes[-1])
+
+        failures = (RuntimeError, OSError)
         # Memory first, while every server is fresh.
         if "memory" in only:
             for s in servers.values():
-                record(s.name, "idle_kib", sftp_idle_kib(s, keys, n_idle))
+                try:
+                    record(s.name, "idle_kib", sftp_idle_kib(s, keys, n_idle))
+                except failures as e:
+                    mark(s.name, ["idle_kib"], "FAILED", f"{s.name} idle sessions: {e}")
         # Figure by figure, servers interleaved within each repetition, so a burst of load from
         # elsewhere on the machine hits all servers rather than one.
         if "get_put" in only:
@@ -670,11 +692,12 @@ def main() -> int:
                             try:
                                 mbs, cpu, n = transfer(s, keys, d, cipher, src, big)
                             except Unsupported as e:
-                                for k in (f"get_{c}", f"put_{c}"):
-                                    cells[s.name][k + "_mbs"] = cells[s.name][k + "_cpu"] = "n/a"
-                                notes.append(f"n/a: {e}")
-                                log(notes[-1])
+                                mark(s.name, [f"{x}_{c}_{y}" for x in ("get", "put") for y in ("mbs", "cpu")],
+                                     "n/a", str(e))
                                 break
+                            except failures as e:
+                                mark(s.name, [key + "_mbs", key + "_cpu"], "FAILED", str(e))
+                                continue
                             used[s.name].add(describe(n))
                             record(s.name, key + "_mbs", mbs)
                             record(s.name, key + "_cpu", cpu)
@@ -683,14 +706,20 @@ def main() -> int:
         if "small" in only:
             for rep in range(reps):
                 for s in servers.values():
-                    up, down = small_files(s, keys, small_src, n_small, small_size)
+                    if "small_up" in cells[s.name]:
+                        continue
+                    try:
+                        up, down = small_files(s, keys, small_src, n_small, small_size)
+                    except failures as e:
+                        mark(s.name, ["small_up", "small_down"], "FAILED", str(e))
+                        continue
                     record(s.name, "small_up", up)
                     record(s.name, "small_down", down)
                     log(f"{s.name} small files {rep + 1}/{reps}: up {up:.2f} s, down {down:.2f} s")
         if "sessions" in only:
+            import paramiko
             for rep in range(reps):
                 for s in servers.values():
-                    import paramiko
                     per_s, cpu_ms = sessions_per_second(
                         s, session_clients, session_seconds, paramiko_setup(s.port, keys.client),
                         (OSError, paramiko.SSHException))
@@ -714,7 +743,9 @@ def main() -> int:
     active = [n for n in servers_wanted if results.get(n) or cells.get(n)]
     print_table(results, title, FIGURES, [n for n in ALL_SERVERS if n in active],
                 [(f"vs {p}", [p]) for p in ("openssh", "proftpd") if p in active],
-                lambda key: target_check(key, results), cells,
+                lambda key: ({"FAILED": "MISSED (filegate failed)", "n/a": "MISSED (not offered)"}
+                             .get(cells.get("filegate", {}).get(key, ""), target_check(key, results))),
+                cells,
                 extra=[("issue: openssh / proftpd", lambda key: ISSUE.get(key, ""))])
     print("Negotiated (the sftp client's debug output; paramiko's transport):")
     for name in servers_wanted:
