@@ -24,6 +24,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import select
 import shutil
 import socket
@@ -376,6 +377,12 @@ def transfer(s: Server, keys: Keys, direction: str, cipher: str, src: Path,
     return size / MB / (stamps[1] - stamps[0]), cpu / (size / GIB), n
 
 
+def children_cpu_seconds() -> float:
+    """user+system CPU of this script's reaped children (lftp and its ssh)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def make_small_files(folder: Path, count: int, size: int) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -407,6 +414,7 @@ mirror small {dst}
 !echo T $(date +%s.%N)
 bye
 """)
+    cpu0, client0 = tree_cpu_seconds(s.pid), children_cpu_seconds()
     try:
         done = subprocess.run(["lftp", "-f", str(script)], stdin=subprocess.DEVNULL, text=True,
                               capture_output=True, timeout=600)
@@ -423,6 +431,9 @@ bye
         if len(files) != count or any(f.stat().st_size != size for f in files):
             raise RuntimeError(f"{s.name} small files: {folder} has {len(files)} files, "
                                f"expected {count} of {size} bytes")
+    wait_tree_settles(s.pid, s.base_procs)
+    log(f"{s.name} small files: server CPU {tree_cpu_seconds(s.pid) - cpu0:.2f} s, "
+        f"client (lftp + ssh) CPU {children_cpu_seconds() - client0:.2f} s for the whole lftp run")
     shutil.rmtree(remote)
     shutil.rmtree(dst)
     return stamps[1] - stamps[0], stamps[2] - stamps[1]
