@@ -77,8 +77,8 @@ Result<vfs::Attributes> AuthorizedFilesystem::lstat(const vfs::Path& path) {
   return inner_->lstat(path);
 }
 
-Result<void> AuthorizedFilesystem::set_attributes(const vfs::Path& path, const vfs::AttributeChange& change,
-                                                  bool follow_symlinks) {
+Result<void> AuthorizedFilesystem::check_attribute_change(const vfs::Path& path,
+                                                          const vfs::AttributeChange& change) const {
   // SECURITY: changing ownership is never delegated to clients, whatever their letters.
   if (change.uid || change.gid) return denied();
   const auto set = effective(path);
@@ -86,6 +86,12 @@ Result<void> AuthorizedFilesystem::set_attributes(const vfs::Path& path, const v
   if ((change.access_time || change.modify_time) && !set.has(Permission::set_time)) return denied();
   // Changing the size truncates or extends the file: the same right as overwriting it.
   if (change.size && !set.has(Permission::upload)) return denied();
+  return {};
+}
+
+Result<void> AuthorizedFilesystem::set_attributes(const vfs::Path& path, const vfs::AttributeChange& change,
+                                                  bool follow_symlinks) {
+  if (auto ok = check_attribute_change(path, change); !ok) return ok;
   return inner_->set_attributes(path, change, follow_symlinks);
 }
 

@@ -37,6 +37,9 @@ class AuthorizedFilesystem final : public vfs::Filesystem {
   // Checks one letter for a path; for commands with no VFS call of their own. Like every call
   // here it may touch the disk (resolving where the path leads), so it runs on a worker.
   Result<void> check(Permission permission, const vfs::Path& path) const;
+  // The letters set_attributes() needs for `change` on `path`; for changes made through an
+  // open file (SFTP FSETSTAT), which then act on that file, not on whatever the path names now.
+  Result<void> check_attribute_change(const vfs::Path& path, const vfs::AttributeChange& change) const;
   // 'e' plus "is an existing directory" (FTP CWD, SFTP has no equivalent).
   Result<void> change_directory(const vfs::Path& path);
   // The letters that apply to `path` (see SECURITY above).

@@ -508,10 +508,14 @@ bool handle_fsetstat(Request& r) {
   auto change = to_change(*attributes, [&] { return file->file->stat(); });
   if (!change) return send_error(r, change.error()), true;
   if (changes_nothing(*change)) return send_status(r, Status::ok), true;
-  // SECURITY: the change goes through the permission gate by the path the handle was opened
-  // with, not through the descriptor: a handle opened for reading carries no right to chmod,
-  // set times or truncate, and the gate is the one place that decides those letters.
-  send_result(r, r.state.fs->set_attributes(file->path, *change, true));
+  // SECURITY: a handle opened for reading carries no right to chmod, set times or truncate:
+  // the realm's gate decides those letters by the path the handle was opened with. The change
+  // itself acts on the open file, so a rename or a swapped symlink since the open cannot
+  // redirect it to another file.
+  if (auto allowed = r.state.fs->check_attribute_change(file->path, *change); !allowed) {
+    return send_error(r, allowed.error()), true;
+  }
+  send_result(r, file->file->set_attributes(*change));
   return true;
 }
 

@@ -368,7 +368,7 @@ TEST_F(SftpSubsystemTest, SetstatChangesSizeModeAndTimes) {
   EXPECT_EQ(h.read_file("f"), "01");
 }
 
-TEST_F(SftpSubsystemTest, FsetstatGoesThroughTheHandlesPath) {
+TEST_F(SftpSubsystemTest, FsetstatIsCheckedByTheHandlesPath) {
   h.write_file("f", "0123456789");
   const auto handle = open_handle(h, "/f", open_flag::write);
   EXPECT_EQ(call_status(h, Msg(Message::fsetstat, 2).bytes(to_bytes(handle)).u32(attr::size).u64(3).frame(), 2),
@@ -382,6 +382,18 @@ TEST_F(SftpSubsystemTest, FsetstatGoesThroughTheHandlesPath) {
   EXPECT_EQ(call_status(h, Msg(Message::fsetstat, 4).bytes(to_bytes(handle)).u32(attr::uidgid).u32(::getuid() + 1).u32(::getgid()).frame(), 4),
             Status::permission_denied);
   EXPECT_EQ(call_status(h, Msg(Message::fsetstat, 5).bytes(to_bytes("bogus")).u32(0).frame(), 5), Status::failure);
+}
+
+TEST_F(SftpSubsystemTest, FsetstatActsOnTheOpenFileNotOnWhatThePathNamesNow) {
+  h.write_file("f", "0123456789");
+  const auto handle = open_handle(h, "/f", open_flag::write);
+  // Another session renames the file away and puts a different one at the old name.
+  ASSERT_EQ(::rename((h.home() / "f").c_str(), (h.home() / "moved").c_str()), 0);
+  h.write_file("f", "other content");
+  EXPECT_EQ(call_status(h, Msg(Message::fsetstat, 2).bytes(to_bytes(handle)).u32(attr::size).u64(3).frame(), 2),
+            Status::ok);
+  EXPECT_EQ(h.read_file("moved"), "012");
+  EXPECT_EQ(h.read_file("f"), "other content");
 }
 
 // --- directories ----------------------------------------------------------------------------
