@@ -28,6 +28,20 @@ constexpr std::size_t max_waiting_messages = 16;
 // drain_input's read size.
 constexpr std::size_t scratch_size = 64 * 1024;
 
+void libssh_log(int priority, const char*, const char* message, void*) {
+  log::debug("libssh").num("priority", priority).str("message", message != nullptr ? message : "");
+}
+
+// libssh's log callback and level are per thread: set them on each thread that runs libssh,
+// so its messages come out as JSON lines (at log level debug) and never as raw text on stderr.
+void route_libssh_logs() {
+  thread_local bool routed = false;
+  if (routed) return;
+  routed = true;
+  ssh_set_log_callback(&libssh_log);
+  ssh_set_log_level(log::level() == log::Level::debug ? SSH_LOG_WARN : SSH_LOG_NOLOG);
+}
+
 std::string_view channel_type_name(int type) {
   switch (type) {
     case SSH_CHANNEL_DIRECT_TCPIP:
@@ -106,6 +120,7 @@ void Connection::release_unauthenticated() {
 }
 
 void Connection::begin() {
+  route_libssh_logs();
   log::info("session_start")
       .unum("session", id_)
       .str("protocol", "sftp")
@@ -214,6 +229,7 @@ bool Connection::pump(bool& more) {
 
 void Connection::service() {
   if (ended_ || session_ == nullptr || event_ == nullptr) return;
+  route_libssh_logs();
   in_service_ = true;
   // Armed before pumping: bytes that arrive while we pump wake the next round.
   arm_read();
@@ -295,6 +311,7 @@ void Connection::dispatch(MessagePtr message) {
 void Connection::end(std::string_view reason, std::string_view client_message) {
   if (ended_) return;
   ended_ = true;
+  route_libssh_logs();
   const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
   log::info("session_end")
       .unum("session", id_)
