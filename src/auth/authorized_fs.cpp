@@ -25,6 +25,22 @@ PermissionSet AuthorizedFilesystem::effective(const vfs::Path& path) const {
   return target ? named.intersect(rules_.effective(*target)) : named;
 }
 
+PermissionSet AuthorizedFilesystem::effective_entry(const vfs::Path& path) const {
+  const PermissionSet named = rules_.effective(path);
+  if (rules_.rules().empty() || named.empty() || path.is_root()) return named;
+  // SECURITY: the entry itself lives in its real parent directory; what a symlink entry
+  // points at is not touched by removing, renaming or reading the link.
+  auto parent = inner_->real_path(path.parent());
+  if (!parent) return named;  // the operation itself will fail
+  auto entry = parent->child(path.name());
+  return entry ? named.intersect(rules_.effective(*entry)) : named;
+}
+
+Result<void> AuthorizedFilesystem::check_entry(Permission permission, const vfs::Path& path) const {
+  if (!effective_entry(path).has(permission)) return denied();
+  return {};
+}
+
 Result<void> AuthorizedFilesystem::check(Permission permission, const vfs::Path& path) const {
   if (!effective(path).has(permission)) return denied();
   return {};
@@ -72,16 +88,17 @@ Result<vfs::Attributes> AuthorizedFilesystem::stat(const vfs::Path& path) {
 }
 
 Result<vfs::Attributes> AuthorizedFilesystem::lstat(const vfs::Path& path) {
-  const auto set = effective(path);
+  const auto set = effective_entry(path);
   if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
   return inner_->lstat(path);
 }
 
 Result<void> AuthorizedFilesystem::check_attribute_change(const vfs::Path& path,
-                                                          const vfs::AttributeChange& change) const {
+                                                          const vfs::AttributeChange& change,
+                                                          bool follow_symlinks) const {
   // SECURITY: changing ownership is never delegated to clients, whatever their letters.
   if (change.uid || change.gid) return denied();
-  const auto set = effective(path);
+  const auto set = follow_symlinks ? effective(path) : effective_entry(path);
   if (change.permissions && !set.has(Permission::change_mode)) return denied();
   if ((change.access_time || change.modify_time) && !set.has(Permission::set_time)) return denied();
   // Changing the size truncates or extends the file: the same right as overwriting it.
@@ -91,7 +108,7 @@ Result<void> AuthorizedFilesystem::check_attribute_change(const vfs::Path& path,
 
 Result<void> AuthorizedFilesystem::set_attributes(const vfs::Path& path, const vfs::AttributeChange& change,
                                                   bool follow_symlinks) {
-  if (auto ok = check_attribute_change(path, change); !ok) return ok;
+  if (auto ok = check_attribute_change(path, change, follow_symlinks); !ok) return ok;
   return inner_->set_attributes(path, change, follow_symlinks);
 }
 
@@ -106,20 +123,20 @@ Result<void> AuthorizedFilesystem::make_directory(const vfs::Path& path, std::ui
 }
 
 Result<void> AuthorizedFilesystem::remove_directory(const vfs::Path& path) {
-  if (auto ok = check(Permission::remove, path); !ok) return ok;
+  if (auto ok = check_entry(Permission::remove, path); !ok) return ok;
   return inner_->remove_directory(path);
 }
 
 Result<void> AuthorizedFilesystem::remove_file(const vfs::Path& path) {
-  if (auto ok = check(Permission::remove, path); !ok) return ok;
+  if (auto ok = check_entry(Permission::remove, path); !ok) return ok;
   return inner_->remove_file(path);
 }
 
 Result<void> AuthorizedFilesystem::rename(const vfs::Path& from, const vfs::Path& to, vfs::RenameMode mode) {
   // SECURITY: both ends, or a rename would move a file out of a download-only area into a
   // writable one (or over a file the user may not replace).
-  if (auto ok = check(Permission::rename, from); !ok) return ok;
-  if (auto ok = check(Permission::rename, to); !ok) return ok;
+  if (auto ok = check_entry(Permission::rename, from); !ok) return ok;
+  if (auto ok = check_entry(Permission::rename, to); !ok) return ok;
   return inner_->rename(from, to, mode);
 }
 
@@ -137,7 +154,7 @@ Result<void> AuthorizedFilesystem::symlink(const vfs::Path& link, std::string_vi
 }
 
 Result<std::string> AuthorizedFilesystem::read_link(const vfs::Path& path) {
-  if (auto ok = check(Permission::list, path); !ok) return ok.error();
+  if (auto ok = check_entry(Permission::list, path); !ok) return ok.error();
   return inner_->read_link(path);
 }
 

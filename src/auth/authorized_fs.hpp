@@ -8,8 +8,11 @@
 // client named AND of the place it really leads to (symlinks resolved by the backend), so a
 // link in a writable /inbox cannot be used to overwrite a file in a download-only /outbox, nor
 // a link in /outbox to read an upload-only /inbox. A dangling symlink gets no letters at all
-// (creating through it would create the file wherever it points). With no per-directory rules
-// the letters are the same everywhere and nothing is resolved.
+// (creating through it would create the file wherever it points). Operations on a directory
+// entry itself (remove, rename, lstat, read_link, lsetstat) act on the link, not on what it
+// points at: they get the letters of the entry in its real parent directory, so a user can
+// clean up a dangling link. With no per-directory rules the letters are the same everywhere
+// and nothing is resolved.
 //
 //   open             read: r; write/create/truncate: w; append: a
 //   stat, lstat,
@@ -37,13 +40,18 @@ class AuthorizedFilesystem final : public vfs::Filesystem {
   // Checks one letter for a path; for commands with no VFS call of their own. Like every call
   // here it may touch the disk (resolving where the path leads), so it runs on a worker.
   Result<void> check(Permission permission, const vfs::Path& path) const;
+  Result<void> check_entry(Permission permission, const vfs::Path& path) const;
   // The letters set_attributes() needs for `change` on `path`; for changes made through an
   // open file (SFTP FSETSTAT), which then act on that file, not on whatever the path names now.
-  Result<void> check_attribute_change(const vfs::Path& path, const vfs::AttributeChange& change) const;
+  Result<void> check_attribute_change(const vfs::Path& path, const vfs::AttributeChange& change,
+                                      bool follow_symlinks = true) const;
   // 'e' plus "is an existing directory" (FTP CWD, SFTP has no equivalent).
   Result<void> change_directory(const vfs::Path& path);
   // The letters that apply to `path` (see SECURITY above).
   PermissionSet effective(const vfs::Path& path) const;
+  // The letters for operations on the directory entry itself, which do not follow a final
+  // symlink (remove, rename, lstat, read_link, lsetstat): those of its real parent directory.
+  PermissionSet effective_entry(const vfs::Path& path) const;
 
   // Atomic uploads (upload_staging.cpp). A front-end writes an upload to a temporary name
   // beside the target and publishes it only when the transfer completed. Publishing needs 'w'

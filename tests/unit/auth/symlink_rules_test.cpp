@@ -81,5 +81,27 @@ TEST_F(SymlinkRules, HardLinkOfDownloadOnlyFileIntoWritableDirectoryIsRefused) {
   EXPECT_FALSE(fs::exists(root_ / "inbox" / "copy"));
 }
 
+TEST_F(SymlinkRules, LinksThemselvesAreManagedWithTheLettersOfTheirDirectory) {
+  auto local = vfs::LocalFilesystem::open_root(root_.string()).value();
+  AuthorizedFilesystem view(local, PermissionRules(set("e"), {{path("/inbox"), set("elwdf"), true},
+                                                            {path("/outbox"), set("elr"), true}}));
+  fs::create_symlink("../outbox/report.txt", root_ / "inbox" / "to-report");
+  fs::create_symlink("../outbox/gone.txt", root_ / "inbox" / "dangling");
+  fs::create_directory_symlink("../outbox", root_ / "inbox" / "out");
+  // A dangling link can be inspected, renamed and removed where it lives.
+  EXPECT_TRUE(view.lstat(path("/inbox/dangling")));
+  EXPECT_TRUE(view.read_link(path("/inbox/dangling")));
+  EXPECT_TRUE(view.rename(path("/inbox/dangling"), path("/inbox/dangling2"), vfs::RenameMode::no_replace));
+  EXPECT_TRUE(view.remove_file(path("/inbox/dangling2")));
+  EXPECT_FALSE(fs::is_symlink(root_ / "inbox" / "dangling2"));
+  // Removing a link into /outbox removes the link only.
+  EXPECT_TRUE(view.remove_file(path("/inbox/to-report")));
+  EXPECT_EQ(read_all(root_ / "outbox" / "report.txt"), "original");
+  // But an entry reached through a linked directory lives in /outbox: no 'd' or 'f' there.
+  EXPECT_FALSE(view.remove_file(path("/inbox/out/report.txt")));
+  EXPECT_FALSE(view.rename(path("/inbox/out/report.txt"), path("/inbox/stolen.txt"), vfs::RenameMode::no_replace));
+  EXPECT_EQ(read_all(root_ / "outbox" / "report.txt"), "original");
+}
+
 }  // namespace
 }  // namespace filegate::auth
