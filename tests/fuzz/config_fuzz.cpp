@@ -30,6 +30,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (config.anonymous && (!config.anonymous->anonymous || config.anonymous->home.empty())) std::abort();
     if (config.limits.max_connections_per_ip > config.limits.max_connections) std::abort();
+    if (config.limits.max_unauthenticated > config.limits.max_connections) std::abort();
+    if (config.limits.sftp_max_read + 1024 > config.limits.sftp_max_packet) std::abort();
+    if (config.sftp) {
+      if (config.sftp->listeners.empty() || config.sftp->host_key_files.empty()) std::abort();
+      using filegate::sftp::AlgorithmKind;
+      for (const auto kind : {AlgorithmKind::kex, AlgorithmKind::ciphers, AlgorithmKind::macs,
+                              AlgorithmKind::host_keys, AlgorithmKind::public_keys}) {
+        // Only names filegate knows reach libssh.
+        if (config.sftp->algorithms.list(kind).empty()) std::abort();
+        for (const auto& name : config.sftp->algorithms.list(kind)) {
+          if (filegate::sftp::algorithm_status(kind, name) == filegate::sftp::AlgorithmStatus::unknown) std::abort();
+        }
+      }
+    }
   } catch (const ConfigError&) {
     // The expected way to refuse input.
   } catch (...) {
