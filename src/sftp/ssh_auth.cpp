@@ -25,8 +25,11 @@ namespace {
 
 namespace log = core::log;
 
-// Login names reach the log and the realm; longer ones are refused without a lookup.
+// Bounds that only catch abuse, not tunables. Login names reach the log and the realm. A
+// password is hashed: sha512-crypt's cost grows with its length, so a 200 KiB "password"
+// (an SSH packet allows that) would hold a worker for seconds. FTP's line cap bounds both there.
 constexpr std::size_t max_name_length = 256;
+constexpr std::size_t max_password_length = 1024;
 
 void wipe(std::string& secret) {
   explicit_bzero(secret.data(), secret.size());
@@ -141,6 +144,12 @@ void Connection::keyboard_interactive(MessagePtr message, const std::string& nam
 awaitable<void> Connection::check_password(MessagePtr message, std::string name, std::string password,
                                            std::string method) {
   auto self = shared_from_this();
+  if (password.size() > max_password_length) {
+    wipe(password);
+    std::string reason = "password longer than " + std::to_string(max_password_length) + " bytes";
+    co_await refuse(std::move(message), std::move(name), std::move(method), std::move(reason));
+    co_return;
+  }
   auto realm = context_.realm();
   const bool key_verified = !partial_user_.empty() && partial_user_ == name;
   std::shared_ptr<vfs::Filesystem> home;

@@ -102,6 +102,18 @@ def test_wrong_password_is_refused(server):
     assert failed[0]["reason"]
 
 
+def test_huge_password_is_refused_without_hashing(server):
+    transport = paramiko_transport(server, connect=False)
+    try:
+        started = time.monotonic()
+        with pytest.raises(paramiko.AuthenticationException):
+            transport.auth_password("alice", "x" * 100000)
+        assert time.monotonic() - started < 10
+    finally:
+        transport.close()
+    server.wait_for_event("login", user="alice", result="failed", reason="password longer than 1024 bytes")
+
+
 def test_unknown_user_and_wrong_key_are_refused(server):
     proc = sftp_batch(server, ["ls"], key="stranger")
     assert proc.returncode != 0
