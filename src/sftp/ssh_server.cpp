@@ -160,12 +160,6 @@ void Server::stop() {
   connections_.stop_all();
 }
 
-std::vector<tcp::endpoint> Server::endpoints() const {
-  std::vector<tcp::endpoint> out;
-  for (const auto& listener : listeners_) out.push_back(listener->local_endpoint());
-  return out;
-}
-
 std::size_t Server::session_count() { return connections_.count(); }
 
 void Server::on_accept(tcp::socket socket, core::ConnectionLimiter::Slot slot) {

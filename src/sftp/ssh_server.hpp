@@ -47,7 +47,6 @@ class Server {
   void start();
   // Stops accepting and ends every connection.
   void stop();
-  std::vector<tcp::endpoint> endpoints() const;
   std::size_t session_count();
 
  private:
