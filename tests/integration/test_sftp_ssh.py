@@ -618,6 +618,22 @@ def test_garbage_instead_of_a_banner(server, garbage):
     close_sftp(client)
 
 
+def test_shutdown_ends_ssh_sessions(server_factory):
+    server = start(server_factory)
+    client = sftp_client(server, "alice")
+    idle = socket.create_connection(("127.0.0.1", server.sftp_port), timeout=TIMEOUT)
+    try:
+        with client.open("during-shutdown.bin", "wb") as f:
+            f.write(os.urandom(MIB))
+        started = time.monotonic()
+        server.stop()  # SIGTERM: asserts a prompt, clean exit without sanitizer reports
+        assert time.monotonic() - started < 10
+    finally:
+        idle.close()
+        close_sftp(client)
+    assert server.events("session_end", user="alice", reason="server shutting down")
+
+
 # --------------------------------------------------------------------------------------------
 # Files through the real engine
 # --------------------------------------------------------------------------------------------
