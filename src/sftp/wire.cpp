@@ -184,6 +184,9 @@ Result<void> Framer::feed(std::span<const std::byte> bytes) {
         return vfs::make_error_code(vfs::Errc::invalid_argument);
       }
       frame_length_ = length;
+      // Room for the whole body at once: a 255 KiB WRITE arriving in small pieces would
+      // otherwise grow (and copy) the buffer several times.
+      buffer_.reserve(length);
       continue;
     }
     const std::size_t missing = length_field_size + frame_length_ - held;
