@@ -456,6 +456,11 @@ void Connection::start_subsystem(Channel& channel) {
   callbacks.resume = [weak] {
     if (auto self = weak.lock()) self->schedule();
   };
+  callbacks.output_full = [weak, number] {
+    auto self = weak.lock();
+    const Channel* ch = self ? self->find(number) : nullptr;
+    return ch != nullptr && ch->queued() >= self->context_.limits.sftp_max_batch_reply;
+  };
   const SubsystemContext subsystem_context{strand_, context_.workers, context_.limits};
   channel.subsystem = make_subsystem(subsystem_context, fs_, user_->name, id_, std::move(callbacks));
   // Bytes the client sent right behind its request (the SFTP INIT) wait in libssh's buffer.
@@ -562,6 +567,10 @@ bool Connection::flush_output(Channel& channel) {
     bytes_out_ += static_cast<std::uint64_t>(rc);
     touch();
     progress = true;
+  }
+  if (progress && channel.subsystem && !channel.closing &&
+      channel.queued() < context_.limits.sftp_max_batch_reply) {
+    channel.subsystem->output_drained();
   }
   return progress;
 }

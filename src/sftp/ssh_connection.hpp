@@ -18,7 +18,9 @@
 // sending (like OpenSSH's sftp-server, which stops reading while its output is backed up).
 // Output: the subsystem's replies are queued here and written within the client's window, at
 // most 1 MiB per write and only while libssh's own output buffer is empty; the rest waits for
-// a window adjustment or for the socket to drain.
+// a window adjustment or for the socket to drain. While a channel's queued output is over its
+// cap the subsystem starts no new batch either (output_full / output_drained), so requests it
+// took earlier cannot pile their replies up here.
 //
 // The local (receive) window is libssh 0.10's: 32000 bytes when a channel is accepted, then
 // topped up to 1,280,000 bytes whenever window plus unconsumed bytes fall under 640,000. Since

@@ -45,6 +45,12 @@ class SftpSubsystem final : public Subsystem, public std::enable_shared_from_thi
 
   bool accepting() const override { return framer_.buffered() + taken_bytes_ <= max_queued_; }
 
+  void output_drained() override {
+    if (!output_waiting_) return;
+    output_waiting_ = false;
+    start_batch();
+  }
+
   void close(std::function<void()> done) override {
     if (closed_) {
       asio::post(strand_, std::move(done));
@@ -67,6 +73,13 @@ class SftpSubsystem final : public Subsystem, public std::enable_shared_from_thi
   // Strand: hands the queued frames to a worker unless a batch is already running.
   void start_batch() {
     if (in_flight_ || failed_ || closing_) return;
+    // SECURITY: the requests already queued may ask for far more reply bytes than they take
+    // (a 29-byte READ asks for 255 KiB): while the client does not read, answering them all
+    // would pile every reply up in the transport.
+    if (callbacks_.output_full && callbacks_.output_full()) {
+      output_waiting_ = true;
+      return;
+    }
     if (batch_offset_ == batch_.size()) {
       if (!framer_.has_frames()) {
         trim();
@@ -173,6 +186,7 @@ class SftpSubsystem final : public Subsystem, public std::enable_shared_from_thi
   bool closing_ = false;
   bool closed_ = false;
   bool paused_ = false;  // accepting() went false; `resume` is owed
+  bool output_waiting_ = false;  // a batch waits for output_drained()
   std::function<void()> on_closed_;
 
   // The batch: the strand fills these, the worker owns them while in_flight_, and the posts

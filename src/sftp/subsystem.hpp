@@ -33,6 +33,9 @@ class Subsystem {
     std::function<void(std::string_view reason)> fail;
     // accepting() turned true again after being false: the transport resumes reading.
     std::function<void()> resume;
+    // True while the transport's queued output for this channel is over its cap: no further
+    // batch starts (its replies would only pile up there) until output_drained(). Unset: never.
+    std::function<bool()> output_full;
   };
 
   virtual ~Subsystem() = default;
@@ -43,6 +46,8 @@ class Subsystem {
   // False while enough requests are queued or in flight: the transport should stop reading
   // the channel (so the SSH window closes and the client stops sending) until `resume`.
   virtual bool accepting() const = 0;
+  // The transport's output went back under its cap: batches that waited for it start.
+  virtual void output_drained() = 0;
   // The channel is closing (EOF, close, disconnect): closes every open handle on a worker,
   // then calls `done` on the strand. No callback fires after `done`.
   virtual void close(std::function<void()> done) = 0;

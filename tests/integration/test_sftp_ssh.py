@@ -597,6 +597,76 @@ def test_client_vanishing_mid_upload_does_not_disturb_another(server, workdir):
     assert proc.returncode == 0, proc.stderr
 
 
+def _sftp_frame(kind, *parts):
+    body = bytes([kind]) + b"".join(parts)
+    return struct.pack(">I", len(body)) + body
+
+
+def _sftp_string(data):
+    return struct.pack(">I", len(data)) + data
+
+
+def _read_sftp_frame(chan):
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            chunk = chan.recv(n - len(data))
+            assert chunk, "channel closed"
+            data += chunk
+        return data
+    length = struct.unpack(">I", exactly(4))[0]
+    body = exactly(length)
+    return body[0], body[1:]
+
+
+def _rss_bytes(server):
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_replies_a_client_does_not_read_stay_bounded(server):
+    # A client pipelines far more READs than it reads replies for (its window stays shut once
+    # its buffer is full). The server must not answer them all into its output queue: a few
+    # KiB of requests would pin gigabytes. It answers a batch, waits for the channel to drain,
+    # and goes on when the client reads.
+    (server.home("alice") / "flood.bin").write_bytes(os.urandom(256 * 1024))
+    transport = paramiko_transport(server, "alice")
+    try:
+        chan = transport.open_session(timeout=TIMEOUT)
+        chan.settimeout(TIMEOUT)
+        chan.invoke_subsystem("sftp")
+        chan.sendall(struct.pack(">IBI", 5, 1, 3))
+        assert _read_sftp_frame(chan)[0] == 2  # VERSION
+        chan.sendall(_sftp_frame(3, struct.pack(">I", 1), _sftp_string(b"/flood.bin"), struct.pack(">II", 1, 0)))
+        kind, body = _read_sftp_frame(chan)
+        assert kind == 102, body  # HANDLE
+        handle = body[8:8 + struct.unpack(">I", body[4:8])[0]]
+        before = _rss_bytes(server)
+        reads = b"".join(_sftp_frame(5, struct.pack(">I", 100 + i), _sftp_string(handle),
+                                     struct.pack(">QI", 0, 255 * 1024)) for i in range(1500))
+        chan.settimeout(2)
+        with contextlib.suppress(socket.timeout):
+            chan.sendall(reads)  # 1500 x 255 KiB of replies asked for in 45 KB
+        peak = before
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and peak - before < 200 * MIB:
+            peak = max(peak, _rss_bytes(server))
+            time.sleep(0.1)
+        assert peak - before < 100 * MIB, f"server grew by {(peak - before) // MIB} MiB"
+        # Reading drains the queue, and the READs behind the first batches are answered in turn.
+        chan.settimeout(TIMEOUT)
+        for i in range(48):
+            kind, body = _read_sftp_frame(chan)
+            assert kind == 103, (i, kind)  # DATA
+            assert struct.unpack(">I", body[:4])[0] == 100 + i
+    finally:
+        transport.close()
+    assert server.alive()
+
+
 @pytest.mark.parametrize("garbage", [
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
     b"\x00\xff" * 2000,
