@@ -814,7 +814,17 @@ bool handle_copy_data(Request& r) {
   auto* target = find_handle<FileHandle>(r.state, *write_handle);
   if (!source || !target) return send_bad_handle(r), true;
   if (!readable(*source) || !writable(*target)) return send_status(r, Status::permission_denied), true;
-  if (source == target) {
+  bool same_file = source == target;
+  if (!same_file) {
+    // SECURITY: two handles on one file (opened twice, or through a hard link or symlink) are
+    // the same file too: a copy to EOF ahead of its own reading would never end.
+    auto from = source->file->stat();
+    if (!from) return send_error(r, from.error()), true;
+    auto to = target->file->stat();
+    if (!to) return send_error(r, to.error()), true;
+    same_file = from->inode != 0 && from->device == to->device && from->inode == to->inode;
+  }
+  if (same_file) {
     // Copying a range onto itself (or ahead of itself up to EOF) would read what it wrote.
     const auto end = [](std::uint64_t offset, std::uint64_t length) {  // saturating
       return length > std::numeric_limits<std::uint64_t>::max() - offset ? std::numeric_limits<std::uint64_t>::max()

@@ -604,6 +604,29 @@ TEST_F(SftpSubsystemTest, CopyDataCopiesBetweenHandles) {
   EXPECT_EQ(call_status(h, extension(9, "copy-data").bytes(to_bytes(src)).u64(0).frame(), 9), Status::bad_message);
 }
 
+TEST_F(SftpSubsystemTest, CopyDataRefusesOverlapThroughTwoHandlesOnOneFile) {
+  std::string content;
+  for (int i = 0; i < 20000; ++i) content += static_cast<char>('a' + i % 26);
+  h.write_file("one", content);
+  fs::create_hard_link(h.home() / "one", h.home() / "same");
+  const auto copy = [&](std::uint32_t id, std::string_view from, std::uint64_t ro, std::uint64_t len,
+                        std::string_view to, std::uint64_t wo) {
+    return call_status(h, extension(id, "copy-data").bytes(to_bytes(from)).u64(ro).u64(len).bytes(to_bytes(to)).u64(wo).frame(), id);
+  };
+  const auto reader = open_handle(h, "/one", open_flag::read);
+  const auto writer = open_handle(h, "/one", open_flag::write);
+  const auto linked = open_handle(h, "/same", open_flag::write);
+  // A bounded overlap would read back what it wrote; refused as on one handle.
+  ASSERT_EQ(copy(2, reader, 0, 10000, writer, 100), Status::failure);
+  ASSERT_EQ(copy(3, reader, 0, 10000, linked, 100), Status::failure);
+  EXPECT_EQ(h.read_file("one"), content);
+  // To EOF ahead of the reading: this one would never end.
+  EXPECT_EQ(copy(4, reader, 0, 0, writer, 10), Status::failure);
+  // Apart is fine.
+  EXPECT_EQ(copy(5, reader, 100, 10, linked, 0), Status::ok);
+  EXPECT_EQ(h.read_file("one").substr(0, 10), content.substr(100, 10));
+}
+
 std::string digest_hex(std::span<const std::byte> bytes) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
