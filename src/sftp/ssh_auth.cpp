@@ -75,6 +75,9 @@ void Connection::auth_request(MessagePtr message) {
   // another (keyboard-interactive answers carry no name, so they keep theirs).
   if (method != SSH_AUTH_METHOD_INTERACTIVE || ssh_message_auth_kbdint_is_response(m) == 0) {
     if (!partial_user_.empty() && name != partial_user_) partial_user_.clear();
+    // SECURITY: any new request abandons a keyboard-interactive prompt still waiting for its
+    // answer (RFC 4256, 3.4); an answer after it answers nothing.
+    kbdint_user_.clear();
   }
   switch (method) {
     case SSH_AUTH_METHOD_NONE:
@@ -131,7 +134,8 @@ void Connection::keyboard_interactive(MessagePtr message, const std::string& nam
   std::string account = std::exchange(kbdint_user_, std::string());
   if (account.empty() || !one_answer) {
     auth_busy_ = true;
-    asio::co_spawn(strand_, refuse(std::move(message), std::move(account), "keyboard-interactive", "malformed answer"),
+    std::string reason = account.empty() ? "answer without a pending prompt" : "malformed answer";
+    asio::co_spawn(strand_, refuse(std::move(message), std::move(account), "keyboard-interactive", std::move(reason)),
                    asio::detached);
     return;
   }

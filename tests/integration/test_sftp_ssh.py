@@ -156,6 +156,34 @@ def test_keyboard_interactive(server):
         transport.close()
 
 
+def test_keyboard_interactive_answer_after_another_request_is_refused(server_factory):
+    # A new authentication request abandons a keyboard-interactive prompt (RFC 4256, 3.4): an
+    # answer arriving after it answers nothing and must not log anyone in.
+    server = start(server_factory, limits={"failed_login_delay_ms": 100})
+    transport = paramiko_transport(server, connect=False)
+
+    def handler(title, instructions, prompts):
+        other = paramiko.Message()
+        other.add_byte(paramiko.common.cMSG_USERAUTH_REQUEST)
+        other.add_string("alice")
+        other.add_string("ssh-connection")
+        other.add_string("password")
+        other.add_boolean(False)
+        other.add_string("wrong")
+        transport._send_message(other)
+        return [PASSWORDS["alice"]]
+
+    try:
+        with pytest.raises(paramiko.AuthenticationException):
+            transport.auth_interactive("alice", handler)
+        # The server's verdict on the late answer.
+        server.wait_for_event("login", method="keyboard-interactive")
+        assert not transport.is_authenticated()
+    finally:
+        transport.close()
+    assert [e["result"] for e in login_events(server)] == ["failed", "failed"]
+
+
 def test_publickey_then_password(server_factory, workdir):
     server = start(server_factory, user_extra={"alice": {"ssh_authentication": "publickey+password"}})
     alice_key = load_paramiko_key(SshKeys.get().private("alice"))
