@@ -133,6 +133,7 @@ void Connection::keyboard_interactive(MessagePtr message, const std::string& nam
   }
   std::string account = std::exchange(kbdint_user_, std::string());
   if (account.empty() || !one_answer) {
+    wipe(password);
     auth_busy_ = true;
     std::string reason = account.empty() ? "answer without a pending prompt" : "malformed answer";
     asio::co_spawn(strand_, refuse(std::move(message), std::move(account), "keyboard-interactive", std::move(reason)),
