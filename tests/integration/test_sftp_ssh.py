@@ -332,15 +332,16 @@ def test_openssh_local_forwarding_is_refused(server):
          "-N", "-L", f"{local_port}:127.0.0.1:{server.sftp_port}", "alice@127.0.0.1"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert wait_until(lambda: _connectable(local_port), timeout=20)
+        # ssh logs in first and only then listens locally: under load that takes a while.
+        assert wait_until(lambda: _connectable(local_port), timeout=45)
         with socket.create_connection(("127.0.0.1", local_port), timeout=TIMEOUT) as s:
             s.settimeout(TIMEOUT)
             # The forward is refused by the server: ssh closes the local connection at once.
             assert s.recv(100) == b""
+        server.wait_for_event("ssh_refused", request="port forwarding (direct-tcpip)")
     finally:
         proc.terminate()
         proc.wait(20)
-    assert "port forwarding (direct-tcpip)" in {e["request"] for e in server.events("ssh_refused")}
 
 
 def _connectable(port):
