@@ -42,6 +42,13 @@ class ByteStream {
   // Abortive close; pending waits complete with operation_aborted.
   virtual void close() = 0;
 
+  // A transfer pump is about to use the stream from a worker for a while: stop the event loop
+  // from watching the descriptor (it would wake once per arriving segment, for nothing, and
+  // compete with the pump and the client for the CPU). watch() undoes it before the next
+  // wait(). Both on the owning strand, with no wait pending.
+  virtual void unwatch() {}
+  virtual void watch() {}
+
   // True when the stream is a plain kernel socket, so file data may go out with sendfile().
   virtual bool zero_copy() const = 0;
   // The underlying socket descriptor.

@@ -1,10 +1,13 @@
 #include "core/tcp_stream.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace filegate::core {
 
-TcpStream::TcpStream(tcp::socket socket) : socket_(std::move(socket)) {
+TcpStream::TcpStream(tcp::socket socket) : socket_(std::move(socket)), fd_(socket_.native_handle()) {
   error_code ec;
   socket_.non_blocking(true, ec);
   // Replies are small and come in pairs (150 then 226): without TCP_NODELAY the second waits
@@ -14,14 +17,66 @@ TcpStream::TcpStream(tcp::socket socket) : socket_(std::move(socket)) {
   remote_ = socket_.remote_endpoint(ec);
 }
 
+TcpStream::~TcpStream() {
+  if (!watched_ && fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+error_code last_socket_error() {
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return asio::error::would_block;
+  return {errno, boost::system::system_category()};
+}
+
+}  // namespace
+
+// On the descriptor directly, so the same calls work watched or not (a pump on a worker).
 std::size_t TcpStream::read_some(std::span<std::byte> buffer, error_code& ec) {
+  ec = {};
   wants_ = Readiness::read;
-  return socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+  if (buffer.empty()) return 0;
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {
+      ec = asio::error::eof;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    ec = last_socket_error();
+    return 0;
+  }
 }
 
 std::size_t TcpStream::write_some(std::span<const std::byte> buffer, error_code& ec) {
+  ec = {};
   wants_ = Readiness::write;
-  return socket_.write_some(asio::buffer(buffer.data(), buffer.size()), ec);
+  if (buffer.empty()) return 0;
+  for (;;) {
+    const ssize_t n = ::send(fd_, buffer.data(), buffer.size(), MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    ec = last_socket_error();
+    return 0;
+  }
+}
+
+void TcpStream::unwatch() {
+  if (!watched_ || fd_ < 0) return;
+  error_code ec;
+  socket_.release(ec);  // deregisters from the reactor; the descriptor stays open
+  if (!ec) watched_ = false;
+}
+
+void TcpStream::watch() {
+  if (watched_) return;
+  watched_ = true;
+  error_code ec;
+  socket_.assign(local_.protocol(), fd_, ec);
+  if (ec) {
+    ::close(fd_);  // the next operation fails with a clear error
+    fd_ = -1;
+  }
 }
 
 awaitable<error_code> TcpStream::wait(Readiness direction) {
@@ -38,8 +93,14 @@ awaitable<error_code> TcpStream::shutdown() {
 }
 
 void TcpStream::close() {
-  error_code ignored;
-  socket_.close(ignored);
+  if (!watched_) {
+    if (fd_ >= 0) ::close(fd_);
+    watched_ = true;
+  } else {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+  fd_ = -1;
 }
 
 awaitable<error_code> write_all(ByteStream& stream, std::span<const std::byte> data) {

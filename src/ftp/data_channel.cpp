@@ -238,7 +238,9 @@ awaitable<TransferOutcome> run_pump(asio::thread_pool& pool, core::ByteStream& s
   TransferOutcome outcome;
   for (;;) {
     control.in_pump = true;
+    stream.unwatch();
     const PumpStep step = co_await core::offload(pool, [&pump] { return pump.pump(); });
+    stream.watch();
     control.in_pump = false;
     outcome.bytes = pump.bytes;
     if (control.requested.load()) {

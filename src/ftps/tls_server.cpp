@@ -88,6 +88,8 @@ class TlsStream final : public core::ByteStream {
   awaitable<error_code> wait(Readiness direction) override { return plain_->wait(direction); }
   awaitable<error_code> shutdown() override;
   void close() override { plain_->close(); }
+  void unwatch() override { plain_->unwatch(); }
+  void watch() override { plain_->watch(); }
   bool zero_copy() const override { return false; }
   int native_handle() override { return plain_->native_handle(); }
   tcp::endpoint local_endpoint() const override { return plain_->local_endpoint(); }
