@@ -56,6 +56,9 @@ std::span<const std::byte> as_bytes(std::string_view s) {
 
 // State of a file -> network transfer, touched only by one party at a time.
 struct Sender {
+  // Downloads keep the event loop's watch on the socket: nothing arrives on it to wake the loop
+  // (only ACKs), and re-registering each time the socket fills would cost more than it saves.
+  static constexpr bool receives = false;
   core::ByteStream& stream;
   vfs::File& file;
   TransferControl& control;
@@ -152,6 +155,9 @@ struct Sender {
 };
 
 struct Receiver {
+  // Uploads: the event loop stops watching the socket while a worker pumps it (every arriving
+  // segment would wake it otherwise; see ByteStream::unwatch).
+  static constexpr bool receives = true;
   core::ByteStream& stream;
   vfs::File& file;
   TransferControl& control;
@@ -238,9 +244,9 @@ awaitable<TransferOutcome> run_pump(asio::thread_pool& pool, core::ByteStream& s
   TransferOutcome outcome;
   for (;;) {
     control.in_pump = true;
-    stream.unwatch();
+    if constexpr (Pump::receives) stream.unwatch();
     const PumpStep step = co_await core::offload(pool, [&pump] { return pump.pump(); });
-    stream.watch();
+    if constexpr (Pump::receives) stream.watch();
     control.in_pump = false;
     outcome.bytes = pump.bytes;
     if (control.requested.load()) {
