@@ -167,16 +167,7 @@ struct Receiver {
   bool pending_cr = false;
   std::vector<std::byte> buffer{};
 
-  Result<void> write_all(std::span<const std::byte> data) {
-    while (!data.empty()) {
-      auto n = file.write(data, file_offset);
-      if (!n) return n.error();
-      if (*n == 0) return vfs::make_error_code(vfs::Errc::io_error);
-      file_offset += *n;
-      data = data.subspan(*n);
-    }
-    return {};
-  }
+  Result<void> write_all(std::span<const std::byte> data) { return vfs::write_all(file, data, file_offset); }
 
   PumpStep pump() {
     std::uint64_t moved = 0;

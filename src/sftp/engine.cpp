@@ -429,19 +429,14 @@ bool handle_read(Request& r) {
   return true;
 }
 
-// Writes all of `data` at `offset` (a backend may write less than asked); `written` counts
-// what reached the file, also on failure.
+// Writes all of `data` at `offset` + `written`; `written` counts what reached the file, also
+// on failure.
 Result<void> write_all(vfs::File& file, std::span<const std::byte> data, std::uint64_t offset,
                        std::uint64_t& written) {
-  while (!data.empty()) {
-    auto n = file.write(data, offset + written);
-    if (!n) return n.error();
-    // No progress: the disk is full or the backend cannot take more.
-    if (*n == 0) return vfs::make_error_code(Errc::io_error);
-    data = data.subspan(*n);
-    written += *n;
-  }
-  return {};
+  std::uint64_t at = offset + written;
+  auto result = vfs::write_all(file, data, at);
+  written = at - offset;
+  return result;
 }
 
 bool handle_write(Request& r) {

@@ -106,6 +106,19 @@ class File {
   virtual int native_handle() const { return -1; }
 };
 
+// Writes all of `data` at `offset` (a backend may write less than asked), advancing `offset`
+// past what reached the file, also on failure. No progress (a full disk) is Errc::io_error.
+inline Result<void> write_all(File& file, std::span<const std::byte> data, std::uint64_t& offset) {
+  while (!data.empty()) {
+    auto n = file.write(data, offset);
+    if (!n) return n.error();
+    if (*n == 0) return make_error_code(Errc::io_error);
+    offset += *n;
+    data = data.subspan(*n);
+  }
+  return {};
+}
+
 class Directory {
  public:
   virtual ~Directory() = default;
