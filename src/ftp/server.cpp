@@ -30,8 +30,7 @@ Result<void> Server::open(std::string& failed_endpoint) {
           socket.close(ignored);
         });
     if (auto opened = listener->open(listener_settings.endpoint); !opened) {
-      failed_endpoint = listener_settings.endpoint.address().to_string() + ":" +
-                        std::to_string(listener_settings.endpoint.port());
+      failed_endpoint = core::format_endpoint(listener_settings.endpoint);
       return opened.error();
     }
     listeners_.push_back(std::move(listener));
