@@ -302,6 +302,12 @@ Result<tcp::endpoint> DataChannel::listen(const Executor& executor, const asio::
   const tcp::endpoint any_port(local, 0);
   acceptor->open(any_port.protocol(), ec);
   if (ec) return ec;
+  // A port whose previous data connection we closed first stays in TIME_WAIT for a minute;
+  // without SO_REUSEADDR it could not listen again, and a configured range of N ports would
+  // allow only N transfers a minute ("425" for a client mirroring many small files). Linux
+  // still refuses a second listener on a port, so this lets no one else take it over.
+  acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return ec;
   if (port_min == 0 && port_max == 0) {
     acceptor->bind(any_port, ec);
   } else {

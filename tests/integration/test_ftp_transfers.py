@@ -155,6 +155,24 @@ def test_passive_ports_come_from_the_configured_range(server_factory):
             assert c.reply().code == 226
 
 
+def test_passive_ports_in_time_wait_are_used_again(server_factory):
+    """The server closes a download's data connection first, so its passive port spends a
+    minute in TIME_WAIT; a range of 3 ports still serves many transfers a minute."""
+    low = random.Random().randrange(30000, 60000, 100)
+    srv = server_factory.start(ftp={"passive_ports": f"{low}-{low + 2}"})
+    (srv.home("alice") / "f").write_bytes(b"again")
+    with Control.to(srv) as c:
+        c.login()
+        for i in range(12):
+            r = c.cmd("EPSV")
+            assert r.code == 229, (i, r)
+            data = socket.create_connection(("127.0.0.1", parse_epsv(r)), timeout=20)
+            assert c.cmd("RETR f").code in (125, 150)
+            assert recv_all(data) == b"again"
+            data.close()
+            assert c.reply().code == 226
+
+
 @pytest.mark.parametrize("flags", [["--disable-epsv"], ["--ftp-port", "127.0.0.1"],
                                    ["--ftp-port", "127.0.0.1", "--disable-eprt"]],
                          ids=["pasv", "eprt", "port"])
