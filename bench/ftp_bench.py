@@ -1,14 +1,14 @@
 #!/usr/bin/python3
-"""Side-by-side FTP benchmark: filegate against vsftpd and pure-ftpd on loopback.
+"""Side-by-side FTP benchmark: filegate against vsftpd, ProFTPD and pure-ftpd on loopback.
 
-Starts the three servers with the same test user and the same sha512-crypt hash, measures
+Starts the four servers with the same test user and the same sha512-crypt hash, measures
 
   1. 1 GiB RETR / STOR with curl (passive mode) from /dev/shm: MB/s and server CPU s/GiB,
   2. 1000 x 4 KiB files up then down in one ftplib session: seconds,
   3. sessions per second (connect, USER, PASS, QUIT) with 8 parallel client processes,
   4. memory per idle logged-in session (PSS of the server's process tree),
 
-and the same over explicit FTPS (AUTH TLS, PROT P; one certificate for all three servers,
+and the same over explicit FTPS (AUTH TLS, PROT P; one certificate for all four servers,
 made at run time with the openssl CLI in bench/.work):
 
   5. 1 GiB RETR / STOR with curl --ssl-reqd: MB/s and server CPU s/GiB,
@@ -23,6 +23,7 @@ See bench/README.md.
 from __future__ import annotations
 
 import ftplib
+import grp
 import io
 import json
 import os
@@ -35,16 +36,18 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import (GIB, MB, PASSWORD, PEER_ROOT, SHM, USER, WORK, Figure, Server,
-                          SystemUser, begin_run, bench_password_hash, deb_version, free_port,
-                          fresh_dir, git_describe, hold_until_interrupted, idle_session_kib,
-                          launch, log, make_plan, parse_args, peer_env, print_table,
-                          process_tree, run, sessions_per_second, setup_user, stop_server,
-                          teardown_user, tree_cpu_seconds, wait_tree_settles)
+from bench_common import (GIB, MB, PASSWORD, PEER_ROOT, PROFTPD_DEBS, PROFTPD_MODULES,
+                          PROFTPD_NEEDED, SHM, USER, WORK, Figure, Server, SystemUser,
+                          begin_run, bench_password_hash, deb_version, free_port, fresh_dir,
+                          git_describe, hold_until_interrupted, idle_session_kib, launch, log,
+                          make_plan, parse_args, peer_env, print_table, process_tree,
+                          proftpd_command, proftpd_global_config, run, sessions_per_second,
+                          setup_user, stop_server, teardown_user, tree_cpu_seconds,
+                          wait_tree_settles)
 from bench_common import ensure_peers as _ensure_peers
 
-ALL_SERVERS = ("filegate", "vsftpd", "pure-ftpd")
-PEER_DEBS = ("vsftpd", "pure-ftpd", "pure-ftpd-common", "libwrap0")
+ALL_SERVERS = ("filegate", "vsftpd", "proftpd", "pure-ftpd")
+PEER_DEBS = ("vsftpd", "pure-ftpd", "pure-ftpd-common", "libwrap0", *PROFTPD_DEBS)
 ONLY_CHOICES = ("throughput", "small", "sessions", "memory",
                 "ftps_throughput", "ftps_small", "ftps_sessions")
 
@@ -52,7 +55,8 @@ ONLY_CHOICES = ("throughput", "small", "sessions", "memory",
 # Passive port ranges lie below the kernel's ephemeral range (32768-60999 on Debian) so a
 # client's outgoing port never collides with a passive listener. They are wide because
 # pure-ftpd caps its client count at half its passive range, and TIME_WAIT needs slack.
-PASV_RANGES = {"filegate": (12000, 17999), "vsftpd": (18000, 23999), "pure-ftpd": (24000, 29999)}
+PASV_RANGES = {"filegate": (12000, 16999), "vsftpd": (17000, 21999), "pure-ftpd": (22000, 26999),
+               "proftpd": (27000, 31999)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,7 +109,8 @@ def client_tls_context(cafile: Path) -> ssl.SSLContext:
 
 class ReusingFTP_TLS(ftplib.FTP_TLS):
     """FTP_TLS that resumes the control connection's TLS session on data connections, as
-    filegate (by default) and vsftpd (require_ssl_reuse=YES) require. Stock FTP_TLS does not."""
+    filegate and ProFTPD (by default) and vsftpd (require_ssl_reuse=YES) require. Stock
+    FTP_TLS does not."""
 
     def ntransfercmd(self, cmd, rest=None):
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
@@ -153,7 +158,7 @@ def ftps_login(s: "Server", timeout: float = 60, eager: bool = False) -> ftplib.
 
 
 def make_certificate() -> tuple[Path, Path, Path]:
-    """One self-signed RSA-2048 certificate for all three servers (RSA because vsftpd 3.0.3
+    """One self-signed RSA-2048 certificate for all servers (RSA because vsftpd 3.0.3
     loads only rsa_cert_file / rsa_private_key_file). Returns (cert, key, cert+key bundle)."""
     cert, key, bundle = WORK / "bench-cert.pem", WORK / "bench-key.pem", WORK / "bench-bundle.pem"
     run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -189,8 +194,9 @@ def url(s: Server, path: str) -> str:
 
 
 def ensure_peers() -> None:
-    needed = [PEER_ROOT / "usr/sbin/vsftpd", PEER_ROOT / "usr/sbin/pure-ftpd", PEER_ROOT / "usr/bin/pure-pw"]
-    _ensure_peers(needed, PEER_DEBS, "vsftpd and pure-ftpd")
+    needed = [PEER_ROOT / "usr/sbin/vsftpd", PEER_ROOT / "usr/sbin/pure-ftpd", PEER_ROOT / "usr/bin/pure-pw",
+              *PROFTPD_NEEDED, PROFTPD_MODULES / "mod_tls.so"]
+    _ensure_peers(needed, PEER_DEBS, "vsftpd, proftpd and pure-ftpd")
 
 
 def write_configs(servers: dict[str, Server], password_hash: str, uid: int, gid: int,
@@ -283,9 +289,62 @@ require_ssl_reuse=YES
         subprocess.run([pure_pw, "mkdb", str(pdb), "-f", str(passwd)], check=True,
                        capture_output=True, env=peer_env())
         s.extra["pdb"] = pdb
+    if "proftpd" in servers:
+        write_proftpd_config(servers["proftpd"], password_hash, uid, gid, max_conn, tls)
     for s in servers.values():
         s.extra["tls"] = tls
         s.extra["cafile"] = tls[0] if tls else None
+
+
+def write_proftpd_config(s: Server, password_hash: str, uid: int, gid: int, max_conn: int,
+                         tls: tuple[Path, Path, Path] | None) -> None:
+    """ProFTPD 1.3.8: main server off, one <VirtualHost 127.0.0.1>. The user comes from an
+    AuthUserFile (passwd format, the shared hash, this server's home) checked by mod_auth_file
+    alone, so neither PAM nor /etc/passwd's home is involved."""
+    lo, hi = PASV_RANGES["proftpd"]
+    passwd, group = WORK / "proftpd.passwd", WORK / "proftpd.group"
+    passwd.write_text(f"{USER}:{password_hash}:{uid}:{gid}::{s.home}:/usr/sbin/nologin\n")
+    group.write_text(f"{grp.getgrgid(gid).gr_name}:x:{gid}:\n")
+    for p in (passwd, group):
+        os.chmod(p, 0o600)
+    tls_conf = ""
+    if tls:
+        # TLS required on control and data; data connections must resume the control
+        # connection's session (mod_tls's default, no NoSessionReuseRequired).
+        tls_conf = f"""  TLSEngine on
+  TLSRequired on
+  TLSRSACertificateFile {tls[0]}
+  TLSRSACertificateKeyFile {tls[1]}
+  TLSProtocol TLSv1.2 TLSv1.3
+  TLSVerifyClient off
+  TLSRenegotiate none
+"""
+    cfg = WORK / "proftpd.conf"
+    # mod_tls is a shared module, loaded for FTPS only. mod_ident (shared) is not loaded; the
+    # IfModule block keeps ident lookups off should it ever be.
+    cfg.write_text(proftpd_global_config("bench/ftp_bench.py", WORK, max_conn,
+                                         ["mod_tls.c"] if tls else []) + f"""<IfModule mod_ident.c>
+  IdentLookups off
+</IfModule>
+<VirtualHost 127.0.0.1>
+  Port {s.port}
+  AuthOrder mod_auth_file.c
+  AuthUserFile {passwd}
+  AuthGroupFile {group}
+  RequireValidShell off
+  AllowOverwrite on
+  Umask 022
+  PassivePorts {lo} {hi}
+  MaxClients none
+  MaxClientsPerHost none
+  MaxClientsPerUser none
+  MaxConnectionsPerHost none
+  MaxHostsPerUser none
+  TimeoutIdle 600
+  TimeoutNoTransfer 600
+{tls_conf}</VirtualHost>
+""")
+    s.extra["config"] = cfg
 
 
 def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
@@ -293,6 +352,8 @@ def start_server(s: Server, filegate_bin: Path, max_conn: int) -> None:
         cmd, env = [str(filegate_bin), "run", "--config", str(s.extra["config"])], None
     elif s.name == "vsftpd":
         cmd, env = [str(PEER_ROOT / "usr/sbin/vsftpd"), str(s.extra["config"])], peer_env()
+    elif s.name == "proftpd":
+        cmd, env = proftpd_command(s.extra["config"]), peer_env()
     else:
         lo, hi = PASV_RANGES["pure-ftpd"]
         cmd = [str(PEER_ROOT / "usr/sbin/pure-ftpd"),
@@ -658,7 +719,7 @@ def main() -> int:
             (WORK / name).unlink(missing_ok=True)
 
     title = (f"filegate {revision} (tree at start; binary {args.filegate}) vs vsftpd {deb_version('vsftpd')}, "
-             f"pure-ftpd {deb_version('pure-ftpd')}; "
+             f"ProFTPD {deb_version('proftpd-core')} (mod_tls), pure-ftpd {deb_version('pure-ftpd')}; "
              f"{'quick' if args.quick else 'full'} mode, median of {throughput_reps} (throughput) / {reps}; "
              f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
              f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
