@@ -68,9 +68,31 @@ struct Sender {
   std::uint64_t bytes = 0;
   bool file_done = false;
   bool last_was_cr = false;
-  std::vector<std::byte> raw{};  // file data
-  std::vector<std::byte> out{};  // ASCII: the converted data
-  std::span<const std::byte> pending{};  // bytes waiting to go to the network (in raw or out)
+  std::vector<std::byte> head{};  // the file's start, read when it was opened (FileHead)
+  std::vector<std::byte> raw{};   // file data
+  std::vector<std::byte> out{};   // ASCII: the converted data
+  std::span<const std::byte> pending{};  // bytes waiting to go to the network (head, raw or out)
+  bool file_closed = false;  // read to the end and closed with its head: no disk work is left
+
+  // A pump that touches no disk runs on the session strand: no hop to a worker and back.
+  bool runs_on_strand() const { return file_closed; }
+
+  // Queues file data for the network, converted to CRLF line ends in ASCII mode.
+  void stage(std::span<const std::byte> data) {
+    if (!ascii) {
+      // Binary data goes to the network straight from the buffer it was read into (a TLS stream
+      // encrypts from it; no copy of our own).
+      pending = data;
+      return;
+    }
+    out.clear();
+    for (const std::byte b : data) {
+      if (b == std::byte{'\n'} && !last_was_cr) out.push_back(std::byte{'\r'});
+      out.push_back(b);
+      last_was_cr = b == std::byte{'\r'};
+    }
+    pending = out;
+  }
 
   PumpStep pump() {
     if (zero_copy) return pump_data();
@@ -92,7 +114,8 @@ struct Sender {
     std::uint64_t moved = 0;
     while (moved < pump_budget) {
       if (control.requested.load()) return {Step::aborted};
-      if (zero_copy) {
+      if (pending.empty() && file_done) return finish(file, Readiness::write);
+      if (zero_copy && pending.empty()) {
         auto offset = static_cast<off_t>(file_offset);
         const ssize_t n = ::sendfile(stream.native_handle(), file.native_handle(), &offset, 1 << 20);
         if (n > 0) {
@@ -115,7 +138,6 @@ struct Sender {
         return {Step::network_error, Readiness::write, error_code(errno, boost::system::system_category())};
       }
       if (pending.empty()) {
-        if (file_done) return finish(file, Readiness::write);
         auto read = file.read(raw, file_offset);
         if (!read) return {Step::disk_error, Readiness::write, read.error()};
         if (*read == 0) {
@@ -123,20 +145,7 @@ struct Sender {
           continue;
         }
         file_offset += *read;
-        if (ascii) {
-          out.clear();
-          for (std::size_t i = 0; i < *read; ++i) {
-            const std::byte b = raw[i];
-            if (b == std::byte{'\n'} && !last_was_cr) out.push_back(std::byte{'\r'});
-            out.push_back(b);
-            last_was_cr = b == std::byte{'\r'};
-          }
-          pending = out;
-        } else {
-          // Binary data goes to the network straight from the read buffer (a TLS stream
-          // encrypts from it; no copy of our own).
-          pending = std::span<const std::byte>(raw).first(*read);
-        }
+        stage(std::span<const std::byte>(raw).first(*read));
       }
       error_code ec;
       const std::size_t n = stream.write_some(pending, ec);
@@ -159,7 +168,8 @@ struct Receiver {
   // segment would wake it otherwise; see ByteStream::unwatch).
   static constexpr bool receives = true;
   core::ByteStream& stream;
-  vfs::File& file;
+  std::unique_ptr<vfs::File>& file;
+  const FileOpener* open;  // set until the first pump has opened `file`
   TransferControl& control;
   bool ascii;
   std::uint64_t file_offset;
@@ -167,9 +177,17 @@ struct Receiver {
   bool pending_cr = false;
   std::vector<std::byte> buffer{};
 
-  Result<void> write_all(std::span<const std::byte> data) { return vfs::write_all(file, data, file_offset); }
+  bool runs_on_strand() const { return false; }
+
+  Result<void> write_all(std::span<const std::byte> data) { return vfs::write_all(*file, data, file_offset); }
 
   PumpStep pump() {
+    if (open != nullptr) {
+      auto opened = (*open)();
+      open = nullptr;
+      if (!opened) return {Step::disk_error, Readiness::read, opened.error()};
+      file = std::move(*opened);
+    }
     std::uint64_t moved = 0;
     while (moved < pump_budget) {
       if (control.requested.load()) return {Step::aborted};
@@ -211,7 +229,7 @@ struct Receiver {
           const std::byte cr[] = {std::byte{'\r'}};
           if (auto written = write_all(cr); !written) return {Step::disk_error, Readiness::read, written.error()};
         }
-        return finish(file, Readiness::read);
+        return finish(*file, Readiness::read);
       }
       if (ec == asio::error::would_block) {
         // Acknowledge what arrived at once: a client whose last small segment (the end of a
@@ -235,9 +253,14 @@ awaitable<TransferOutcome> run_pump(asio::thread_pool& pool, core::ByteStream& s
   TransferOutcome outcome;
   for (;;) {
     control.in_pump = true;
-    if constexpr (Pump::receives) stream.unwatch();
-    const PumpStep step = co_await core::offload(pool, [&pump] { return pump.pump(); });
-    if constexpr (Pump::receives) stream.watch();
+    PumpStep step{Step::done};
+    if (pump.runs_on_strand()) {
+      step = pump.pump();
+    } else {
+      if constexpr (Pump::receives) stream.unwatch();
+      step = co_await core::offload(pool, [&pump] { return pump.pump(); });
+      if constexpr (Pump::receives) stream.watch();
+    }
     control.in_pump = false;
     outcome.bytes = pump.bytes;
     if (control.requested.load()) {
@@ -411,19 +434,43 @@ awaitable<error_code> wait_ready(core::ByteStream& stream, core::Readiness direc
   co_return std::get<0>(result);
 }
 
+Result<FileHead> read_head(vfs::File& file, std::uint64_t offset) {
+  FileHead head;
+  head.data.resize(FileHead::head_size);
+  std::size_t n = 0;
+  while (n < head.data.size()) {
+    auto read = file.read(std::span(head.data).subspan(n), offset + n);
+    if (!read) return read.error();
+    if (*read == 0) {
+      head.whole = true;
+      break;
+    }
+    n += *read;
+  }
+  head.data.resize(n);
+  if (head.whole) {
+    if (auto closed = file.close(); !closed) return closed.error();
+  }
+  return head;
+}
+
 awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& stream,
-                                     vfs::File& file, const TransferOptions& options,
-                                     TransferControl& control) {
-  const bool zero_copy = !options.ascii && stream.zero_copy() && file.native_handle() >= 0;
+                                     vfs::File& file, FileHead& head,
+                                     const TransferOptions& options, TransferControl& control) {
+  const bool zero_copy = !options.ascii && !head.whole && stream.zero_copy() && file.native_handle() >= 0;
   Sender sender{stream, file, control, options.ascii, zero_copy, options.offset};
-  if (!zero_copy) sender.raw.resize(chunk_size);
+  sender.head = std::move(head.data);
+  sender.file_offset += sender.head.size();
+  sender.file_done = sender.file_closed = head.whole;
+  sender.stage(sender.head);
+  if (!zero_copy && !head.whole) sender.raw.resize(chunk_size);
   co_return co_await run_pump(pool, stream, sender, options, control);
 }
 
 awaitable<TransferOutcome> receive_file(asio::thread_pool& pool, core::ByteStream& stream,
-                                        vfs::File& file, const TransferOptions& options,
-                                        TransferControl& control) {
-  Receiver receiver{stream, file, control, options.ascii, options.offset};
+                                        std::unique_ptr<vfs::File>& file, const FileOpener* open,
+                                        const TransferOptions& options, TransferControl& control) {
+  Receiver receiver{stream, file, open, control, options.ascii, options.offset};
   receiver.buffer.resize(chunk_size);
   co_return co_await run_pump(pool, stream, receiver, options, control);
 }

@@ -10,9 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/asio.hpp"
 #include "core/byte_stream.hpp"
@@ -74,16 +76,32 @@ struct TransferOptions {
   std::chrono::seconds stall_timeout{300};
 };
 
-// File -> network (RETR). Uses sendfile() for binary transfers on plain sockets. On success
-// the file is already closed (TransferOutcome::ok); otherwise the caller closes it.
+using FileOpener = std::function<Result<std::unique_ptr<vfs::File>>()>;
+
+// The start of a download, read by the worker that opened the file (read_head), so that a
+// small file needs no second trip to a worker once the data connection is up: the transfer
+// then runs on the session strand and touches no disk.
+struct FileHead {
+  std::vector<std::byte> data;  // the file's bytes from the REST offset, at most head_size
+  bool whole = false;           // data runs to the end of the file, and the file is closed
+  static constexpr std::size_t head_size = 64 * 1024;
+};
+// On a worker. A close error of a file read to its end is reported like a read error.
+Result<FileHead> read_head(vfs::File& file, std::uint64_t offset);
+
+// File -> network (RETR). Sends `head` (from read_head at options.offset; may be empty) first.
+// Uses sendfile() for binary transfers on plain sockets. On success the file is already closed
+// (TransferOutcome::ok); otherwise the caller closes it.
 awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& stream,
-                                     vfs::File& file, const TransferOptions& options,
-                                     TransferControl& control);
+                                     vfs::File& file, FileHead& head,
+                                     const TransferOptions& options, TransferControl& control);
 // Network -> file (STOR, APPE, STOU). Stops at end of stream, closing the file (a close error is
-// a disk_error); the caller decides whether that end was complete.
+// a disk_error); the caller decides whether that end was complete. With `open`, `file` is still
+// empty: the first pump opens it on its worker (one hop fewer), and an open error ends the
+// transfer as a disk_error with `file` left empty.
 awaitable<TransferOutcome> receive_file(asio::thread_pool& pool, core::ByteStream& stream,
-                                        vfs::File& file, const TransferOptions& options,
-                                        TransferControl& control);
+                                        std::unique_ptr<vfs::File>& file, const FileOpener* open,
+                                        const TransferOptions& options, TransferControl& control);
 // Memory -> network (listings). The text is already generated; this only moves bytes.
 awaitable<TransferOutcome> send_text(core::ByteStream& stream, std::string_view text,
                                      std::chrono::seconds stall_timeout, TransferControl& control);

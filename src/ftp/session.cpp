@@ -1030,13 +1030,22 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
   TransferScope scope(*this);
 
   std::unique_ptr<vfs::File> file;
+  FileHead head;
   if (!co_await data_channel_ready()) co_return;
   // Downloads (and STOU, whose 150 reply names the new file) open first, so a missing file is
   // reported before any data connection is made. STOU creates a new file exclusively: nothing
-  // that existed is touched.
+  // that existed is touched. A download's worker also reads the file's head, so a small file
+  // needs no further disk work (see FileHead).
   const bool open_first = !upload || kind == TransferKind::unique_upload;
   if (open_first) {
-    auto opened = co_await offload(open);
+    auto opened = co_await offload([&]() -> Result<std::unique_ptr<vfs::File>> {
+      auto opened_file = open();
+      if (!opened_file || upload) return opened_file;
+      auto read = read_head(**opened_file, offset);
+      if (!read) return read.error();
+      head = std::move(*read);
+      return opened_file;
+    });
     if (!opened) {
       data_.reset();
       co_await reply(reply_for(opened.error()));
@@ -1061,21 +1070,16 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     co_return;
   }
-  // Opens an upload's file once the data connection may be used; false: replied already.
-  auto open_upload = [&]() -> awaitable<bool> {
+  if (!open_first && !prot_private_) {
+    // Plain uploads: the file is opened (created, truncated) only once the data connection is
+    // up, and a bad name is reported instead of 150.
     auto opened = co_await offload(open);
     if (!opened) {
       (*stream)->close();
       co_await reply(reply_for(opened.error()));
-      co_return false;
+      co_return;
     }
     file = std::move(*opened);
-    co_return true;
-  };
-  if (!open_first && !prot_private_) {
-    // Plain uploads: the file is opened (created, truncated) only once the data connection is
-    // up, and a bad name is reported instead of 150.
-    if (!co_await open_upload()) co_return;
   }
   std::string opening = std::string("Opening ") + (ascii_ ? "ASCII" : "BINARY") + " mode data connection for " + path.str();
   if (kind == TransferKind::unique_upload) opening = "FILE: " + std::string(path.name());
@@ -1091,28 +1095,26 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     stream = std::move(secured);
   }
-  if (!open_first && prot_private_) {
-    // Protected uploads: nothing is created or truncated until the data connection has proven
-    // it resumed this control connection's TLS session.
-    if (!co_await open_upload()) co_return;
-  }
+  // Protected uploads: nothing is created or truncated until the data connection has proven it
+  // resumed this control connection's TLS session; the first pump opens the file on its worker.
+  const FileOpener* open_in_pump = !file && upload ? &open : nullptr;
 
   const auto begin = Clock::now();
   TransferOptions options{ascii_, offset, context_.limits.transfer_stall_timeout};
-  TransferOutcome outcome = upload ? co_await receive_file(context_.workers, **stream, *file, options, transfer_)
-                                   : co_await send_file(context_.workers, **stream, *file, options, transfer_);
+  TransferOutcome outcome = upload ? co_await receive_file(context_.workers, **stream, file, open_in_pump, options, transfer_)
+                                   : co_await send_file(context_.workers, **stream, *file, head, options, transfer_);
   if (outcome.result == TransferResult::ok && !upload) {
     // An orderly end (FIN; with TLS, close_notify first) tells the client the file is complete.
     if (auto ec = co_await (*stream)->shutdown(); ec) outcome.result = TransferResult::network_error;
   }
   (*stream)->close();
   // A completed pump closed the file on its worker; only a cut-short transfer still has it open.
-  if (outcome.result != TransferResult::ok) co_await offload([&] { return file->close(); });
+  if (outcome.result != TransferResult::ok && file) co_await offload([&] { return file->close(); });
   if (outcome.result == TransferResult::ok && upload && !(co_await control_alive())) {
     // The data stream ended because the client vanished, not because the upload was done.
     outcome.result = TransferResult::network_error;
   }
-  if (staged) {
+  if (staged && file) {  // (no file: the staging name could not be created)
     const bool ok = outcome.result == TransferResult::ok;
     auto published = co_await offload([&]() -> Result<void> {
       if (ok) return fs_->publish_upload(*staged, path);

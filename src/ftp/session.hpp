@@ -144,12 +144,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool logged_in() const { return fs_ != nullptr; }
   void log_out();
 
-  // Opens (or creates) the file of a transfer; runs on the worker pool. Passed by reference
-  // (see core/offload.hpp on temporaries in co_await expressions).
-  using FileOpener = std::function<Result<std::unique_ptr<vfs::File>>()>;
   // Data connection, 150, the transfer itself, 226/426/4xx, the transfer log line. For uploads
   // the file is opened only once the data connection is up; `open` may update `path` (STOU).
   // With `staged`, the upload went to that temporary name and is published on success.
+  // `open` runs on the worker pool; passed by reference (see core/offload.hpp on temporaries
+  // in co_await expressions).
   awaitable<void> run_transfer(TransferKind kind, vfs::Path& path, FileOpener& open,
                                std::uint64_t offset, const std::optional<vfs::Path>& staged);
   Result<vfs::Attributes> stat_listed(const vfs::Path& path) const;

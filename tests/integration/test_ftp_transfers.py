@@ -346,6 +346,23 @@ def test_rest_resumes_a_download(server, area):
         ftp.quit()
 
 
+@pytest.mark.parametrize("size", [1, 4096, 65535, 65536, 65537, 300_000])
+def test_downloads_around_the_read_ahead_size(server, area, size):
+    """A download's first 64 KiB are read when the file is opened; files shorter, equal and
+    longer than that arrive whole, also resumed inside and past that first part."""
+    vpath, disk = area
+    data = os.urandom(size)
+    (disk / "f").write_bytes(data)
+    ftp = ftp_login(server)
+    try:
+        for offset in sorted({0, 1, size // 2, size - 1, size}):
+            got = bytearray()
+            ftp.retrbinary(f"RETR {vpath}/f", got.extend, rest=offset or None)
+            assert bytes(got) == data[offset:], f"REST {offset}"
+    finally:
+        ftp.quit()
+
+
 def test_rest_resumes_an_upload(server, area):
     vpath, disk = area
     data = os.urandom(MIB)

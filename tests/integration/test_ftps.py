@@ -359,6 +359,42 @@ def test_ftplib_round_trip_with_session_reuse(server, tls_certs, area):
     assert not server.events("tls_failed", channel="data")
 
 
+@pytest.mark.parametrize("cls", [EagerFTP_TLS, ReusingFTP_TLS], ids=["tls-before-150", "tls-after-150"])
+@pytest.mark.parametrize("size", [1, 65536, 65537, 300_000])
+def test_protected_downloads_around_the_read_ahead_size(server, tls_certs, area, cls, size):
+    """Small files are read with their open and sent without another disk read; the bytes are
+    the same on either side of that 64 KiB limit, from any REST offset."""
+    vpath, disk = area
+    data = os.urandom(size)
+    (disk / "f").write_bytes(data)
+    ftp = ftps_login(server.port, tls_certs, cls=cls)
+    try:
+        for offset in sorted({0, size // 2, size}):
+            out = io.BytesIO()
+            ftp.retrbinary(f"RETR {vpath}/f", out.write, rest=offset or None)
+            assert out.getvalue() == data[offset:], f"REST {offset}"
+    finally:
+        close_ftp(ftp)
+
+
+@pytest.mark.parametrize("cls", [EagerFTP_TLS, ReusingFTP_TLS], ids=["tls-before-150", "tls-after-150"])
+def test_protected_upload_that_cannot_be_created_is_refused_after_150(server, tls_certs, area, cls):
+    """A protected upload opens its file only after the data handshake (after 150), so a name
+    that cannot be created is refused then; the session goes on."""
+    vpath, disk = area
+    ftp = ftps_login(server.port, tls_certs, cls=cls)
+    try:
+        with pytest.raises(ftplib.error_perm) as refused:
+            stor_bytes(ftp, f"{vpath}/no-such-dir/f.bin", b"data")
+        assert refused.value.args[0][:3] in ("550", "553"), refused.value
+        stor_bytes(ftp, f"{vpath}/ok.bin", b"fine")
+        assert retr_bytes(ftp, f"{vpath}/ok.bin") == b"fine"
+    finally:
+        close_ftp(ftp)
+    assert (disk / "ok.bin").read_bytes() == b"fine"
+    assert not (disk / "no-such-dir").exists()
+
+
 @pytest.mark.parametrize("client", ["ftplib-reusing-alice", "ftplib-stock-bob-exempt", "lftp"])
 def test_client_that_waits_for_150_before_the_data_handshake(server, tls_certs, client):
     # RFC 4217 clients commonly send the command, wait for the 1xx reply and only then start
