@@ -375,10 +375,15 @@ awaitable<Result<std::unique_ptr<core::ByteStream>>> DataChannel::establish(
   deadline.expires_after(timeout);
   if (acceptor_) {
     auto acceptor = acceptor_;  // reset() closes it to cancel the wait
+    // Used up when this wait ends, unless a newer PASV/PORT has replaced it meanwhile (an early
+    // accept, see Session::start_early_data, may end after the set-up changed).
     struct Consume {
       DataChannel& channel;
-      ~Consume() { channel.reset(); }
-    } consume{*this};
+      const std::shared_ptr<tcp::acceptor>& acceptor;
+      ~Consume() {
+        if (channel.acceptor_ == acceptor) channel.reset();
+      }
+    } consume{*this, acceptor};
     for (;;) {
       auto result = co_await (acceptor->async_accept(as_tuple_awaitable) || deadline.async_wait(as_tuple_awaitable));
       if (result.index() == 1) co_return error_code(asio::error::timed_out);

@@ -189,7 +189,7 @@ void Session::close() {
   if (closed_) return;
   closed_ = true;
   transfer_.abort();
-  data_.reset();
+  reset_data();
   if (control_) control_->close();  // (null while a TLS handshake holds the stream)
   watchdog_timer_.cancel();
   command_ready_.notify();
@@ -282,7 +282,7 @@ awaitable<void> Session::handle_urgent(const std::string& verb) {
     co_return;
   }
   transfer_.abort();
-  data_.reset();
+  reset_data();
   while (transfer_active_ && !closed_) co_await reader_wake_.wait();
   if (verb == "ABOR") {
     co_await reply(226, "Abort successful.");
@@ -452,7 +452,7 @@ void Session::log_out() {
   rename_from_.reset();
   epsv_all_ = false;
   facts_ = FactSet{};
-  data_.reset();
+  reset_data();
 }
 
 // --- Login -------------------------------------------------------------------------------
@@ -934,13 +934,14 @@ awaitable<void> Session::cmd_pasv(const std::string&) {
   if (listener_.passive_address) announced = *listener_.passive_address;
   else if (context_.settings.passive_address) announced = *context_.settings.passive_address;
   co_await reply(227, format_pasv(announced, *port));
+  start_early_data();
 }
 
 awaitable<void> Session::cmd_epsv(const std::string& arg) {
   const auto a = upper(arg);
   if (a == "ALL") {
     epsv_all_ = true;
-    data_.reset();
+    reset_data();
     co_await reply(200, "EPSV ALL ok.");
     co_return;
   }
@@ -958,6 +959,7 @@ awaitable<void> Session::cmd_epsv(const std::string& arg) {
   const auto port = co_await open_passive();
   if (!port) co_return;
   co_await reply(229, format_epsv(*port));
+  start_early_data();
 }
 
 awaitable<void> Session::set_active(std::optional<tcp::endpoint> target) {
@@ -978,6 +980,7 @@ awaitable<void> Session::set_active(std::optional<tcp::endpoint> target) {
         .num("port", target->port()).str("reason", "privileged port");
     co_await reply(504, "Refusing a data port below 1024.");
   } else {
+    drop_early_data();
     data_.set_active(*target);
     co_await reply(200, "Active mode data connection set up.");
   }
@@ -1047,7 +1050,7 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
       return opened_file;
     });
     if (!opened) {
-      data_.reset();
+      reset_data();
       co_await reply(reply_for(opened.error()));
       co_return;
     }
@@ -1059,7 +1062,7 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     co_await offload([&] { return file->close(); });
     if (kind == TransferKind::unique_upload) co_await offload([&] { return fs_->remove_file(path); });
   };
-  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
+  auto stream = co_await connect_data();
   if (!stream || transfer_.requested.load()) {
     co_await abandon();
     if (!transfer_.requested.load()) {
@@ -1214,7 +1217,7 @@ awaitable<void> Session::cmd_stou(const std::string& arg) { co_await start_uploa
 
 awaitable<void> Session::cmd_abor(const std::string&) {
   // Reached only when no transfer is running (a running one is aborted by the reader).
-  data_.reset();
+  reset_data();
   co_await reply(225, "No transfer to abort.");
 }
 
@@ -1272,8 +1275,13 @@ awaitable<bool> Session::secure_control() {
 awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::protect_data_connection(
     std::unique_ptr<core::ByteStream> plain) {
   const bool reuse = session_reuse_required();
-  auto secured = co_await context_.tls->secure_data(std::move(plain), *control_, reuse,
-                                                    context_.limits.data_connect_timeout);
+  Result<std::unique_ptr<core::ByteStream>> secured{error_code(asio::error::operation_aborted)};
+  if (plain) {
+    secured = co_await context_.tls->secure_data(std::move(plain), *control_, reuse,
+                                                 context_.limits.data_connect_timeout);
+  } else {
+    secured = co_await finish_early_data();
+  }
   if (!secured) {
     // SECURITY: a data connection that does not resume this control connection's TLS session
     // may belong to someone else; it is refused before any file is opened or truncated.
@@ -1292,6 +1300,92 @@ awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::protect_data_conne
         .flag("reused", info != nullptr && info->session_reused);
   }
   co_return std::move(*secured);
+}
+
+// --- Early data connections (PROT P, passive; see start_early_data) ---------------------------
+
+struct Session::EarlyData {
+  explicit EarlyData(const Executor& executor) : accepted(executor), secured(executor) {}
+  enum class Stage { accepting, securing, done };
+  Stage stage = Stage::accepting;
+  Event accepted;  // notified when `stage` leaves accepting
+  Event secured;   // notified when `stage` becomes done
+  error_code accept_error;
+  Result<std::unique_ptr<core::ByteStream>> stream{error_code(asio::error::operation_aborted)};
+  core::ByteStream* handshaking = nullptr;  // the plain stream while its handshake runs
+  bool dropped = false;
+};
+
+void Session::start_early_data() {
+  drop_early_data();
+  if (!prot_private_ || !context_.tls || !control_ || !control_->secure() || !data_.configured()) return;
+  auto early = std::make_shared<EarlyData>(executor_);
+  early_data_ = early;
+  auto self = shared_from_this();
+  asio::co_spawn(executor_, [self, early]() { return self->run_early_data(early); }, asio::detached);
+}
+
+awaitable<void> Session::run_early_data(std::shared_ptr<EarlyData> early) {
+  // The deadlines that matter are the transfer's (connect_data, finish_early_data), counted from
+  // its command as for a connection accepted on demand. The idle timeout only bounds an early
+  // connection that no command uses and nothing drops.
+  const auto backstop = context_.limits.control_idle_timeout;
+  auto plain = co_await data_.establish(peer_.address(), local_.address(), backstop);
+  if (plain && !early->dropped) {
+    early->stage = EarlyData::Stage::securing;
+    early->accepted.notify();
+    early->handshaking = plain->get();
+    auto secured = co_await context_.tls->secure_data(std::move(*plain), *control_, session_reuse_required(), backstop);
+    early->handshaking = nullptr;
+    early->stream = std::move(secured);
+  } else {
+    early->accept_error = plain ? error_code(asio::error::operation_aborted) : plain.error();
+  }
+  early->stage = EarlyData::Stage::done;
+  early->accepted.notify();
+  early->secured.notify();
+}
+
+void Session::drop_early_data() {
+  if (!early_data_) return;
+  early_data_->dropped = true;
+  if (early_data_->handshaking != nullptr) early_data_->handshaking->close();
+  early_data_.reset();
+}
+
+awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::connect_data() {
+  using namespace asio::experimental::awaitable_operators;
+  const auto timeout = context_.limits.data_connect_timeout;
+  auto early = early_data_;
+  if (!early) co_return co_await data_.establish(peer_.address(), local_.address(), timeout);
+  if (early->stage == EarlyData::Stage::accepting) {
+    asio::steady_timer deadline(executor_);
+    deadline.expires_after(timeout);
+    co_await (early->accepted.wait() || deadline.async_wait(as_tuple_awaitable));
+  }
+  if (early->stage == EarlyData::Stage::accepting) {  // the client did not connect in time
+    reset_data();
+    co_return error_code(asio::error::timed_out);
+  }
+  if (early->accept_error) {
+    if (early_data_ == early) early_data_.reset();
+    co_return early->accept_error;
+  }
+  co_return std::unique_ptr<core::ByteStream>{};  // its handshake holds it
+}
+
+awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::finish_early_data() {
+  using namespace asio::experimental::awaitable_operators;
+  auto early = early_data_;
+  if (!early) co_return error_code(asio::error::operation_aborted);  // dropped meanwhile (ABOR)
+  if (early->stage != EarlyData::Stage::done) {
+    asio::steady_timer deadline(executor_);
+    deadline.expires_after(context_.limits.data_connect_timeout);
+    co_await (early->secured.wait() || deadline.async_wait(as_tuple_awaitable));
+  }
+  if (early_data_ == early) drop_early_data();  // used up; closes a handshake still running
+  if (early->stage != EarlyData::Stage::done) co_return error_code(asio::error::timed_out);
+  co_return std::move(early->stream);
 }
 
 awaitable<void> Session::cmd_auth(const std::string& arg) {
@@ -1340,6 +1434,7 @@ awaitable<void> Session::cmd_prot(const std::string& arg) {
       co_return;
     }
     prot_private_ = false;
+    if (early_data_) reset_data();  // its handshake was for PROT P: PASV again
     co_await reply(200, "Protection level set to Clear.");
   } else if (level == "S" || level == "E") {
     co_await reply(536, "PROT S and E are not supported; use PROT P.");
@@ -1403,7 +1498,7 @@ Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool
 
 awaitable<void> Session::send_listing(std::string text, std::string_view what) {
   TransferScope scope(*this);
-  auto stream = co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
+  auto stream = co_await connect_data();
   if (!stream) {
     co_await reply(transfer_.requested.load() ? 426 : 425, "Cannot open data connection.");
     co_return;
@@ -1430,12 +1525,12 @@ awaitable<void> Session::send_listing(std::string text, std::string_view what) {
 }
 
 awaitable<bool> Session::data_channel_ready() {
-  if (!data_.configured()) {
+  if (!data_.configured() && !early_data_) {
     co_await reply(425, "Use PORT or PASV first.");
     co_return false;
   }
   if (!prot_private_ && data_tls_required()) {
-    data_.reset();
+    reset_data();
     co_await reply(521, "Data connections must be protected: use PROT P.");
     co_return false;
   }
@@ -1456,7 +1551,7 @@ awaitable<void> Session::list_command(const std::string& arg, bool names_only, b
     return build_listing(*path, names_only, machine);
   });
   if (!listing) {
-    data_.reset();
+    reset_data();
     co_await reply(reply_for(listing.error()));
     co_return;
   }

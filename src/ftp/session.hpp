@@ -219,7 +219,30 @@ class Session : public std::enable_shared_from_this<Session> {
   // handshake failed and the session is over.
   awaitable<bool> secure_control();
   // TLS on an established data connection (PROT P), bound to this control connection's session.
+  // A null `plain` (from connect_data) means the early handshake's result, awaited with the
+  // data-connection deadline.
   awaitable<Result<std::unique_ptr<core::ByteStream>>> protect_data_connection(std::unique_ptr<core::ByteStream> plain);
+
+  // The data connection of a transfer or listing, before its 150: accepted on demand, or the
+  // early one (then a null stream: its handshake holds it; protect_data_connection finishes it).
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> connect_data();
+  // PASV/EPSV with PROT P: accept the client's data connection as soon as it arrives and run
+  // its TLS handshake at once, instead of when the transfer command comes. Clients such as curl
+  // and Go's jlaffaye/ftp start TLS the moment they connect; curl meanwhile sends TYPE and SIZE
+  // and reads their replies only every 0.2-1 s until its handshake completes, and a client that
+  // handshakes before sending the command would otherwise wait for a server waiting for it.
+  struct EarlyData;  // session.cpp
+  void start_early_data();
+  awaitable<void> run_early_data(std::shared_ptr<EarlyData> early);
+  // Cancels the early connection's accept or handshake (a new PASV/PORT, PROT, ABOR, REIN, an
+  // error before 150, the end of the session).
+  void drop_early_data();
+  // After 150: the early handshake's result, waited for with the data-connection deadline.
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> finish_early_data();
+  void reset_data() {
+    data_.reset();
+    drop_early_data();
+  }
 
   awaitable<void> start_upload(TransferKind kind, const std::string& arg);
   awaitable<void> set_active(std::optional<tcp::endpoint> target);
@@ -270,6 +293,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool epsv_all_ = false;
   FactSet facts_;
   DataChannel data_;
+  std::shared_ptr<EarlyData> early_data_;  // see start_early_data
   TransferControl transfer_;
   bool transfer_active_ = false;
 

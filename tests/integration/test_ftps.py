@@ -8,8 +8,9 @@ The module server has three listeners:
 and two users: alice (the server's policy) and bob (tls: control optional, session_reuse false).
 
 Most data transfers below start the data channel's TLS handshake right after sending the transfer
-command, as curl does ("eager"); the tests named *_waits_for_150* use clients that wait for the
-1xx reply first (ftplib as shipped, lftp), which RFC 4217 allows.
+command ("eager"); the tests named *_waits_for_150* use clients that wait for the 1xx reply first
+(ftplib as shipped, lftp), which RFC 4217 allows, and *handshake*_before_* ones complete the
+handshake before sending the command (Go's jlaffaye/ftp; curl starts it then too).
 """
 
 import contextlib
@@ -422,6 +423,89 @@ def test_client_that_waits_for_150_before_the_data_handshake(server, tls_certs, 
             ftp.retrlines("LIST")
         else:
             assert retr_bytes(ftp, path) == b"for bob\n"
+    finally:
+        ftp.sock.settimeout(TIMEOUT)
+        close_ftp(ftp)
+
+
+class HandshakeFirstFTP_TLS(ftplib.FTP_TLS):
+    """Completes the data connection's TLS handshake before it sends the transfer command, as
+    Go's jlaffaye/ftp does (curl starts it then too). The server answers that handshake at once,
+    not when the command arrives; otherwise this client would wait for a server waiting for it.
+    `data_session` as in EagerFTP_TLS."""
+
+    data_session = "own"
+
+    def ntransfercmd(self, cmd, rest=None):
+        host, port = self.makepasv()
+        conn = socket.create_connection((host, port), self.timeout)
+        try:
+            session = self.sock.session if self.data_session == "own" else self.data_session
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
+            if rest is not None:
+                self.sendcmd(f"REST {rest}")
+            resp = self.sendcmd(cmd)
+            if resp[0] != "1":
+                raise ftplib.error_reply(resp)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, None
+
+
+def test_client_that_handshakes_before_the_transfer_command(server, tls_certs, area):
+    vpath, disk = area
+    data = os.urandom(100_000)
+    ftp = ftps_login(server.port, tls_certs, cls=HandshakeFirstFTP_TLS, timeout=WAIT_FOR_150)
+    try:
+        stor_bytes(ftp, f"{vpath}/f.bin", data)
+        assert sha256_file(disk / "f.bin") == sha256_bytes(data)
+        assert retr_bytes(ftp, f"{vpath}/f.bin") == data
+        out = io.BytesIO()
+        ftp.retrbinary(f"RETR {vpath}/f.bin", out.write, rest=99_000)
+        assert out.getvalue() == data[99_000:]
+        assert ftp.nlst(vpath) == ["f.bin"] or ftp.nlst(vpath) == [f"{vpath}/f.bin"]
+        assert "f.bin" in dict(ftp.mlsd(vpath))
+    finally:
+        ftp.sock.settimeout(TIMEOUT)
+        close_ftp(ftp)
+
+
+def test_handshake_before_the_command_without_session_reuse_is_refused(server, tls_certs, area):
+    vpath, disk = area
+    (disk / "keep.txt").write_bytes(b"original\n")
+    ftp = ftps_login(server.port, tls_certs, cls=HandshakeFirstFTP_TLS, timeout=WAIT_FOR_150)
+    ftp.data_session = None  # a full handshake: no proof of holding the control's session
+    try:
+        reply = refused_transfer(ftp, lambda: stor_bytes(ftp, f"{vpath}/keep.txt", b"overwritten\n"))
+        assert reply.startswith("425"), reply
+        ftp.data_session = "own"
+        assert retr_bytes(ftp, f"{vpath}/keep.txt") == b"original\n"
+    finally:
+        ftp.sock.settimeout(TIMEOUT)
+        close_ftp(ftp)
+    assert (disk / "keep.txt").read_bytes() == b"original\n"
+
+
+@pytest.mark.parametrize("then", ["EPSV", "ABOR", "PROT C"])
+def test_an_early_data_connection_is_dropped_when_the_setup_changes(server, tls_certs, then):
+    """A data connection that completed its handshake before any command used it is closed by
+    a new EPSV, by ABOR and by PROT C (on the listener where data TLS is optional); the session
+    goes on."""
+    ftp = ftps_login(server.optional_port, tls_certs, cls=HandshakeFirstFTP_TLS, timeout=WAIT_FOR_150)
+    try:
+        host, port = ftp.makepasv()
+        early = ftp.context.wrap_socket(socket.create_connection((host, port), WAIT_FOR_150),
+                                        server_hostname=ftp.host, session=ftp.sock.session)
+        assert ftp.sendcmd(then).startswith("2")
+        try:
+            assert early.recv(1) == b"", "the early data connection stayed open"
+        except (ssl.SSLError, OSError):
+            pass  # closed without close_notify
+        early.close()
+        if then == "PROT C":
+            ftp.prot_p()
+        assert retr_bytes(ftp, "/readme-alice.txt") == b"for alice\n"
     finally:
         ftp.sock.settimeout(TIMEOUT)
         close_ftp(ftp)
