@@ -43,7 +43,7 @@ from bench_common import (GIB, MB, PASSWORD, PEER_ROOT, PROFTPD_DEBS, PROFTPD_MO
                           make_plan, parse_args, peer_env, print_table, process_tree,
                           proftpd_command, proftpd_global_config, run, sessions_per_second,
                           setup_user, stop_server, teardown_user, tree_cpu_seconds,
-                          wait_tree_settles)
+                          wait_tree_settles, tcp_congestion_control)
 from bench_common import ensure_peers as _ensure_peers
 
 ALL_SERVERS = ("filegate", "vsftpd", "proftpd", "pure-ftpd")
@@ -122,9 +122,8 @@ class ReusingFTP_TLS(ftplib.FTP_TLS):
 
 class EagerFTP_TLS(ftplib.FTP_TLS):
     """Passive-mode FTP_TLS that starts the data connection's TLS handshake (resuming the
-    control session) right after sending the transfer command, before reading the 1xx reply,
-    as curl does. RFC 4217 allows both orders; filegate currently needs this one (it awaits
-    the data handshake before sending 150, so ReusingFTP_TLS stalls until its timeout)."""
+    control session) right after sending the transfer command, before reading the 1xx reply.
+    RFC 4217 allows both orders; ReusingFTP_TLS waits for the 1xx reply first."""
 
     def ntransfercmd(self, cmd, rest=None):
         host, port = self.makepasv()
@@ -723,7 +722,7 @@ def main() -> int:
              f"{'quick' if args.quick else 'full'} mode, median of {throughput_reps} (throughput) / {reps}; "
              f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
              f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
-             f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+             f"{os.cpu_count()} CPUs, TCP {tcp_congestion_control()}, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     print_ftp_table(results, title, failed)
     if tls_used:
         print("FTPS negotiated (ftplib probe: control, one data connection; curl: every connection of the throughput runs):")

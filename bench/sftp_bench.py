@@ -42,7 +42,7 @@ from bench_common import (GIB, MB, PASSWORD, PEER_ROOT, PROFTPD_DEBS, PROFTPD_MO
                           launch, log, make_plan, parse_args, peer_env, print_table,
                           process_tree, proftpd_command, proftpd_global_config, run,
                           sessions_per_second, setup_user, stop_server, teardown_user,
-                          tree_cpu_seconds, wait_tree_settles)
+                          tree_cpu_seconds, wait_tree_settles, tcp_congestion_control)
 
 ALL_SERVERS = ("filegate", "openssh", "proftpd")
 ONLY_CHOICES = ("get_put", "small", "sessions", "memory")
@@ -727,7 +727,7 @@ def main() -> int:
              f"{'quick' if args.quick else 'full'} mode, median of {transfer_reps} (get/put) / {reps}; "
              f"{big >> 20} MiB file, {n_small} x {small_size >> 10} KiB, "
              f"{session_clients} clients x {session_seconds:.0f} s, {n_idle} idle sessions; "
-             f"{os.cpu_count()} CPUs, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+             f"{os.cpu_count()} CPUs, TCP {tcp_congestion_control()}, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     active = [n for n in servers_wanted if results.get(n) or cells.get(n)]
     print_table(results, title, FIGURES, [n for n in ALL_SERVERS if n in active],
                 [(f"vs {p}", [p]) for p in ("openssh", "proftpd") if p in active],
