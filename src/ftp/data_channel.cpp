@@ -19,6 +19,10 @@ using namespace asio::experimental::awaitable_operators;
 using core::Readiness;
 
 constexpr std::size_t chunk_size = 256 * 1024;
+// Downloads that cannot use sendfile() (TLS, ASCII) read this much at a time: the buffer and
+// what OpenSSL encrypts from it stay in the CPU's L2 cache. With 256 KiB, FTPS RETR spent
+// more system time per GiB and swung more between runs.
+constexpr std::size_t send_chunk_size = 64 * 1024;
 // Work one pump does before yielding its worker, so one fast transfer cannot hog the pool.
 constexpr std::uint64_t pump_budget = 16 * 1024 * 1024;
 
@@ -468,7 +472,7 @@ awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& 
   sender.file_offset += sender.head.size();
   sender.file_done = sender.file_closed = head.whole;
   sender.stage(sender.head);
-  if (!zero_copy && !head.whole) sender.raw.resize(chunk_size);
+  if (!zero_copy && !head.whole) sender.raw.resize(send_chunk_size);
   co_return co_await run_pump(pool, stream, sender, options, control);
 }
 
