@@ -63,23 +63,31 @@ class ReusingFTP_TLS(ftplib.FTP_TLS):
 
 class EagerFTP_TLS(ftplib.FTP_TLS):
     """Passive-mode FTP_TLS that starts the data handshake right after sending the transfer
-    command, before reading the 1xx reply (as curl does). `data_session` picks the session to
-    resume: "own" (the control connection's), None (a full handshake), or an SSLSession."""
+    command, before reading the 1xx reply. `data_session` picks the session to resume: "own"
+    (the control connection's), None (a full handshake), or an SSLSession. With
+    `handshake_first` it completes the handshake before it sends the command, as Go's
+    jlaffaye/ftp does (curl starts it then too): the server must answer it without waiting for
+    the command, or this client would wait for a server waiting for it."""
 
     data_session = "own"
+    handshake_first = False
+
+    def secure(self, conn):
+        session = self.sock.session if self.data_session == "own" else self.data_session
+        return self.context.wrap_socket(conn, server_hostname=self.host, session=session)
 
     def ntransfercmd(self, cmd, rest=None):
         host, port = self.makepasv()
         conn = socket.create_connection((host, port), self.timeout)
         try:
+            if self._prot_p and self.handshake_first:
+                conn = self.secure(conn)
             if rest is not None:
                 self.sendcmd(f"REST {rest}")
             self.putcmd(cmd)
-            if self._prot_p:
-                session = self.sock.session if self.data_session == "own" else self.data_session
+            if self._prot_p and not self.handshake_first:
                 try:
-                    conn = self.context.wrap_socket(conn, server_hostname=self.host,
-                                                    session=session)
+                    conn = self.secure(conn)
                 except (ssl.SSLError, OSError):
                     # The server refused the handshake; its reply says why.
                     conn.close()
@@ -94,6 +102,10 @@ class EagerFTP_TLS(ftplib.FTP_TLS):
             conn.close()
             raise
         return conn, None
+
+
+class HandshakeFirstFTP_TLS(EagerFTP_TLS):
+    handshake_first = True
 
 
 def ftps_login(port, certs, cls=EagerFTP_TLS, user="alice", password=None, prot_p=True,
@@ -426,31 +438,6 @@ def test_client_that_waits_for_150_before_the_data_handshake(server, tls_certs, 
     finally:
         ftp.sock.settimeout(TIMEOUT)
         close_ftp(ftp)
-
-
-class HandshakeFirstFTP_TLS(ftplib.FTP_TLS):
-    """Completes the data connection's TLS handshake before it sends the transfer command, as
-    Go's jlaffaye/ftp does (curl starts it then too). The server answers that handshake at once,
-    not when the command arrives; otherwise this client would wait for a server waiting for it.
-    `data_session` as in EagerFTP_TLS."""
-
-    data_session = "own"
-
-    def ntransfercmd(self, cmd, rest=None):
-        host, port = self.makepasv()
-        conn = socket.create_connection((host, port), self.timeout)
-        try:
-            session = self.sock.session if self.data_session == "own" else self.data_session
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
-            if rest is not None:
-                self.sendcmd(f"REST {rest}")
-            resp = self.sendcmd(cmd)
-            if resp[0] != "1":
-                raise ftplib.error_reply(resp)
-        except BaseException:
-            conn.close()
-            raise
-        return conn, None
 
 
 def test_client_that_handshakes_before_the_transfer_command(server, tls_certs, area):
