@@ -41,6 +41,8 @@ Result<void> AuthorizedFilesystem::check_entry(Permission permission, const vfs:
   return {};
 }
 
+bool AuthorizedFilesystem::checks_touch_disk() const { return !rules_.rules().empty(); }
+
 Result<void> AuthorizedFilesystem::check(Permission permission, const vfs::Path& path) const {
   if (!effective(path).has(permission)) return denied();
   return {};

@@ -38,8 +38,12 @@ class AuthorizedFilesystem final : public vfs::Filesystem {
   AuthorizedFilesystem(std::shared_ptr<vfs::Filesystem> inner, PermissionRules rules);
 
   // Checks one letter for a path; for commands with no VFS call of their own. Like every call
-  // here it may touch the disk (resolving where the path leads), so it runs on a worker.
+  // here it may touch the disk (resolving where the path leads), so it runs on a worker, unless
+  // checks_touch_disk() is false.
   Result<void> check(Permission permission, const vfs::Path& path) const;
+  // Whether check() and effective() resolve paths on disk: only with per-directory rules.
+  // Without them they read the user's letters alone and may run on the event loop.
+  bool checks_touch_disk() const;
   Result<void> check_entry(Permission permission, const vfs::Path& path) const;
   // The letters set_attributes() needs for `change` on `path`; for changes made through an
   // open file (SFTP FSETSTAT), which then act on that file, not on whatever the path names now.

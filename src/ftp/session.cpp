@@ -1169,8 +1169,14 @@ awaitable<void> Session::start_upload(TransferKind kind, const std::string& arg)
   if (!path) co_return;
   // Checked before any data connection, so a refusal costs the client nothing.
   const auto needed = kind == TransferKind::append ? Permission::append : Permission::upload;
-  // On a worker: with per-directory rules the check resolves where the path really leads.
-  if (!co_await fs_call([&] { return fs_->check(needed, *path); })) co_return;
+  // With per-directory rules the check resolves where the path really leads: on a worker.
+  // Without, it reads the user's letters only (no hop to a worker for each small upload).
+  if (fs_->checks_touch_disk()) {
+    if (!co_await fs_call([&] { return fs_->check(needed, *path); })) co_return;
+  } else if (auto allowed = fs_->check(needed, *path); !allowed) {
+    co_await reply(reply_for(allowed.error()));
+    co_return;
+  }
   std::optional<vfs::Path> staged;
   FileOpener open;
   if (unique) {
