@@ -41,6 +41,9 @@ struct PumpStep {
 // they never hold a worker.
 constexpr std::uint64_t fast_stream_bytes = 256 * 1024;
 constexpr int fast_stream_wait_ms = 2;
+// A pump on the session strand (a whole file in its head) must never wait_briefly: that would
+// block the event loop.
+static_assert(FileHead::head_size < fast_stream_bytes);
 
 bool wait_briefly(core::ByteStream& stream, Readiness direction) {
   pollfd fd{stream.native_handle(), static_cast<short>(direction == Readiness::read ? POLLIN : POLLOUT), 0};
