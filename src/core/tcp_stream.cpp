@@ -69,7 +69,7 @@ void TcpStream::unwatch() {
 }
 
 void TcpStream::watch() {
-  if (watched_) return;
+  if (watched_ || fd_ < 0) return;
   watched_ = true;
   error_code ec;
   socket_.assign(local_.protocol(), fd_, ec);
@@ -93,12 +93,11 @@ awaitable<error_code> TcpStream::shutdown() {
 }
 
 void TcpStream::close() {
-  if (!watched_) {
-    if (fd_ >= 0) ::close(fd_);
-    watched_ = true;
-  } else {
+  if (watched_) {
     error_code ignored;
     socket_.close(ignored);
+  } else if (fd_ >= 0) {
+    ::close(fd_);
   }
   fd_ = -1;
 }

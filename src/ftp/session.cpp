@@ -1359,16 +1359,19 @@ void Session::drop_early_data() {
   early_data_.reset();
 }
 
-awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::connect_data() {
+awaitable<void> Session::wait_for_data_connection(Event& event) {
   using namespace asio::experimental::awaitable_operators;
-  const auto timeout = context_.limits.data_connect_timeout;
+  asio::steady_timer deadline(executor_);
+  deadline.expires_after(context_.limits.data_connect_timeout);
+  co_await (event.wait() || deadline.async_wait(as_tuple_awaitable));
+}
+
+awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::connect_data() {
   auto early = early_data_;
-  if (!early) co_return co_await data_.establish(peer_.address(), local_.address(), timeout);
-  if (early->stage == EarlyData::Stage::accepting) {
-    asio::steady_timer deadline(executor_);
-    deadline.expires_after(timeout);
-    co_await (early->accepted.wait() || deadline.async_wait(as_tuple_awaitable));
+  if (!early) {
+    co_return co_await data_.establish(peer_.address(), local_.address(), context_.limits.data_connect_timeout);
   }
+  if (early->stage == EarlyData::Stage::accepting) co_await wait_for_data_connection(early->accepted);
   if (early->stage == EarlyData::Stage::accepting) {  // the client did not connect in time
     reset_data();
     co_return error_code(asio::error::timed_out);
@@ -1381,14 +1384,9 @@ awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::connect_data() {
 }
 
 awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::finish_early_data() {
-  using namespace asio::experimental::awaitable_operators;
   auto early = early_data_;
   if (!early) co_return error_code(asio::error::operation_aborted);  // dropped meanwhile (ABOR)
-  if (early->stage != EarlyData::Stage::done) {
-    asio::steady_timer deadline(executor_);
-    deadline.expires_after(context_.limits.data_connect_timeout);
-    co_await (early->secured.wait() || deadline.async_wait(as_tuple_awaitable));
-  }
+  if (early->stage != EarlyData::Stage::done) co_await wait_for_data_connection(early->secured);
   if (early_data_ == early) drop_early_data();  // used up; closes a handshake still running
   if (early->stage != EarlyData::Stage::done) co_return error_code(asio::error::timed_out);
   co_return std::move(early->stream);

@@ -239,6 +239,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void drop_early_data();
   // After 150: the early handshake's result, waited for with the data-connection deadline.
   awaitable<Result<std::unique_ptr<core::ByteStream>>> finish_early_data();
+  // Until `event` (an early connection's step) or the data-connection deadline, whichever first.
+  awaitable<void> wait_for_data_connection(Event& event);
   void reset_data() {
     data_.reset();
     drop_early_data();

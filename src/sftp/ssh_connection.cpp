@@ -459,7 +459,7 @@ void Connection::start_subsystem(Channel& channel) {
   callbacks.output_full = [weak, number] {
     auto self = weak.lock();
     const Channel* ch = self ? self->find(number) : nullptr;
-    return ch != nullptr && ch->queued() >= self->context_.limits.sftp_max_batch_reply;
+    return ch != nullptr && self->output_full(*ch);
   };
   const SubsystemContext subsystem_context{strand_, context_.workers, context_.limits};
   channel.subsystem = make_subsystem(subsystem_context, fs_, user_->name, id_, std::move(callbacks));
@@ -468,11 +468,14 @@ void Connection::start_subsystem(Channel& channel) {
   schedule();
 }
 
+bool Connection::output_full(const Channel& channel) const {
+  // The output side of backpressure: at most one batch's worth of replies may wait here.
+  return channel.queued() >= context_.limits.sftp_max_batch_reply;
+}
+
 bool Connection::can_feed(const Channel& channel) const {
-  // The output side of backpressure: at most one batch's worth of replies may wait here
-  // before this channel stops taking requests.
   return channel.subsystem && !channel.closing && !channel.failed && channel.subsystem->accepting() &&
-         channel.queued() < context_.limits.sftp_max_batch_reply;
+         !output_full(channel);
 }
 
 int Connection::on_data(ssh_session, ssh_channel, void* data, uint32_t length, int is_stderr, void* user) {
@@ -568,8 +571,7 @@ bool Connection::flush_output(Channel& channel) {
     touch();
     progress = true;
   }
-  if (progress && channel.subsystem && !channel.closing &&
-      channel.queued() < context_.limits.sftp_max_batch_reply) {
+  if (progress && channel.subsystem && !channel.closing && !output_full(channel)) {
     channel.subsystem->output_drained();
   }
   return progress;

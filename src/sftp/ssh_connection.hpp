@@ -132,6 +132,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Channel* find(ssh_channel handle);
   Channel* find(std::uint64_t number);
   void start_subsystem(Channel& channel);
+  // The channel's queued replies are at their cap (one batch's worth): it takes no requests
+  // and its subsystem starts no batch until they drain.
+  bool output_full(const Channel& channel) const;
   bool can_feed(const Channel& channel) const;
   bool drain_input(Channel& channel);
   bool flush_output(Channel& channel);
