@@ -83,6 +83,9 @@ awaitable<error_code> TcpStream::wait(Readiness direction) {
   auto [ec] = co_await socket_.async_wait(
       direction == Readiness::read ? tcp::socket::wait_read : tcp::socket::wait_write,
       as_tuple_awaitable);
+  // A wait that had already completed when close() came still resumes its waiter with success;
+  // the descriptor number may belong to another connection by then.
+  if (!ec && fd_ < 0) ec = asio::error::operation_aborted;
   co_return ec;
 }
 
