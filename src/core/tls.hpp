@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "core/asio.hpp"
@@ -23,6 +25,17 @@ struct TlsInfo {
   std::string client_common_name;  // the subject's CN, for mapping a certificate to a user
 };
 
+// A download's first bytes, offered to its data connection's handshake. TLS 1.3 lets a server
+// send application data right after its first flight, before the client's Finished arrives
+// (RFC 8446, section 4.4.4): a small file then reaches the client one round trip sooner. The
+// handshake sends them only when the client resumed this control connection's session, so they
+// are encrypted under keys that need that session's secret and the client's fresh key share.
+// `bytes` must stay valid until the handshake ends; a transfer sends what is left after `sent`.
+struct FirstFlight {
+  std::span<const std::byte> bytes;
+  std::size_t sent = 0;  // how many of `bytes` went out with the handshake
+};
+
 // One TLS server configuration (certificate, key, versions, ciphers, client-CA), shared by the
 // listeners that use it. Thread-safe; reload() affects new handshakes only.
 class TlsServer {
@@ -38,10 +51,12 @@ class TlsServer {
   // secure_control). With `require_reuse`, the handshake succeeds only if the client resumed
   // the TLS session of that very control connection (a TLS 1.2 session id it was given, or a
   // TLS 1.3 ticket issued on it); anything else fails with `errc::session_not_reused`, before
-  // a byte of file data moves.
+  // a byte of file data moves. With `first` (may be null), the handshake sends what it holds
+  // when the client resumed that session (see FirstFlight); it may be filled in while the
+  // handshake waits for the client's hello.
   virtual awaitable<Result<std::unique_ptr<ByteStream>>> secure_data(
       std::unique_ptr<ByteStream> plain, ByteStream& control, bool require_reuse,
-      std::chrono::seconds timeout) = 0;
+      std::chrono::seconds timeout, FirstFlight* first) = 0;
 
   // Re-reads certificate, key and CA files (SIGHUP). On error the old ones stay in use.
   virtual Result<void> reload() = 0;

@@ -474,7 +474,8 @@ awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& 
   sender.head = std::move(head.data);
   sender.file_offset += sender.head.size();
   sender.file_done = sender.file_closed = head.whole;
-  sender.stage(sender.head);
+  sender.bytes = head.sent;
+  sender.stage(std::span<const std::byte>(sender.head).subspan(head.sent));
   if (!zero_copy && !head.whole) sender.raw.resize(send_chunk_size);
   co_return co_await run_pump(pool, stream, sender, options, control);
 }

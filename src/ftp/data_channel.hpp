@@ -84,12 +84,14 @@ using FileOpener = std::function<Result<std::unique_ptr<vfs::File>>()>;
 struct FileHead {
   std::vector<std::byte> data;  // the file's bytes from the REST offset, at most head_size
   bool whole = false;           // data runs to the end of the file, and the file is closed
+  std::size_t sent = 0;         // of data, already sent with the TLS handshake (core::FirstFlight)
   static constexpr std::size_t head_size = 64 * 1024;
 };
 // On a worker. A close error of a file read to its end is reported like a read error.
 Result<FileHead> read_head(vfs::File& file, std::uint64_t offset);
 
-// File -> network (RETR). Sends `head` (from read_head at options.offset; may be empty) first.
+// File -> network (RETR). Sends `head` (from read_head at options.offset; may be empty) first,
+// from head.sent on.
 // Uses sendfile() for binary transfers on plain sockets. On success the file is already closed
 // (TransferOutcome::ok); otherwise the caller closes it.
 awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& stream,

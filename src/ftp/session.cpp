@@ -1090,7 +1090,11 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
   // ftplib and lftp start TLS only once they have read it.
   co_await reply(150, opening);
   if (prot_private_) {
-    auto secured = co_await protect_data_connection(std::move(*stream));
+    // A binary download's head may travel with the handshake (core::FirstFlight).
+    core::FirstFlight first;
+    if (!upload && !ascii_) first.bytes = head.data;
+    auto secured = co_await protect_data_connection(std::move(*stream), &first);
+    head.sent = first.sent;
     if (!secured) {
       co_await abandon();
       co_await reply(425, transfer_.requested.load() ? "Transfer aborted." : "TLS on the data connection failed or did not reuse this session.");
@@ -1279,14 +1283,14 @@ awaitable<bool> Session::secure_control() {
 }
 
 awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::protect_data_connection(
-    std::unique_ptr<core::ByteStream> plain) {
+    std::unique_ptr<core::ByteStream> plain, core::FirstFlight* first) {
   const bool reuse = session_reuse_required();
   Result<std::unique_ptr<core::ByteStream>> secured{error_code(asio::error::operation_aborted)};
   if (plain) {
     secured = co_await context_.tls->secure_data(std::move(plain), *control_, reuse,
-                                                 context_.limits.data_connect_timeout);
+                                                 context_.limits.data_connect_timeout, first);
   } else {
-    secured = co_await finish_early_data();
+    secured = co_await finish_early_data(first);
   }
   if (!secured) {
     // SECURITY: a data connection that does not resume this control connection's TLS session
@@ -1319,6 +1323,9 @@ struct Session::EarlyData {
   error_code accept_error;
   Result<std::unique_ptr<core::ByteStream>> stream{error_code(asio::error::operation_aborted)};
   core::ByteStream* handshaking = nullptr;  // the plain stream while its handshake runs
+  // What the handshake may send with its first flight: set by the transfer that waits for it
+  // (finish_early_data), cleared before that transfer's bytes go away.
+  core::FirstFlight first_flight;
   bool dropped = false;
 };
 
@@ -1341,7 +1348,8 @@ awaitable<void> Session::run_early_data(std::shared_ptr<EarlyData> early) {
     early->stage = EarlyData::Stage::securing;
     early->accepted.notify();
     early->handshaking = plain->get();
-    auto secured = co_await context_.tls->secure_data(std::move(*plain), *control_, session_reuse_required(), backstop);
+    auto secured = co_await context_.tls->secure_data(std::move(*plain), *control_, session_reuse_required(), backstop,
+                                                      &early->first_flight);
     early->handshaking = nullptr;
     early->stream = std::move(secured);
   } else {
@@ -1355,6 +1363,7 @@ awaitable<void> Session::run_early_data(std::shared_ptr<EarlyData> early) {
 void Session::drop_early_data() {
   if (!early_data_) return;
   early_data_->dropped = true;
+  early_data_->first_flight.bytes = {};
   if (early_data_->handshaking != nullptr) early_data_->handshaking->close();
   early_data_.reset();
 }
@@ -1383,10 +1392,13 @@ awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::connect_data() {
   co_return std::unique_ptr<core::ByteStream>{};  // its handshake holds it
 }
 
-awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::finish_early_data() {
+awaitable<Result<std::unique_ptr<core::ByteStream>>> Session::finish_early_data(core::FirstFlight* first) {
   auto early = early_data_;
   if (!early) co_return error_code(asio::error::operation_aborted);  // dropped meanwhile (ABOR)
+  if (first != nullptr && early->stage != EarlyData::Stage::done) early->first_flight.bytes = first->bytes;
   if (early->stage != EarlyData::Stage::done) co_await wait_for_data_connection(early->secured);
+  early->first_flight.bytes = {};
+  if (first != nullptr) first->sent = early->first_flight.sent;
   if (early_data_ == early) drop_early_data();  // used up; closes a handshake still running
   if (early->stage != EarlyData::Stage::done) co_return error_code(asio::error::timed_out);
   co_return std::move(early->stream);

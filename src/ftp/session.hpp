@@ -220,8 +220,10 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> secure_control();
   // TLS on an established data connection (PROT P), bound to this control connection's session.
   // A null `plain` (from connect_data) means the early handshake's result, awaited with the
-  // data-connection deadline.
-  awaitable<Result<std::unique_ptr<core::ByteStream>>> protect_data_connection(std::unique_ptr<core::ByteStream> plain);
+  // data-connection deadline. `first` (may be null): a download's head for the handshake to
+  // send (core::FirstFlight).
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> protect_data_connection(
+      std::unique_ptr<core::ByteStream> plain, core::FirstFlight* first = nullptr);
 
   // The data connection of a transfer or listing, before its 150: accepted on demand, or the
   // early one (then a null stream: its handshake holds it; protect_data_connection finishes it).
@@ -238,7 +240,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // error before 150, the end of the session).
   void drop_early_data();
   // After 150: the early handshake's result, waited for with the data-connection deadline.
-  awaitable<Result<std::unique_ptr<core::ByteStream>>> finish_early_data();
+  awaitable<Result<std::unique_ptr<core::ByteStream>>> finish_early_data(core::FirstFlight* first);
   // Until `event` (an early connection's step) or the data-connection deadline, whichever first.
   awaitable<void> wait_for_data_connection(Event& event);
   void reset_data() {

@@ -96,8 +96,10 @@ class TlsStream final : public core::ByteStream {
   tcp::endpoint remote_endpoint() const override { return plain_->remote_endpoint(); }
   const core::TlsInfo* tls() const override { return &info_; }
 
-  // SSL_accept until done, failed, or `deadline` passes.
-  awaitable<error_code> handshake(std::chrono::steady_clock::time_point deadline);
+  // SSL_accept until done, failed, or `deadline` passes. With `first`, the server's first flight
+  // carries first->bytes (see core::FirstFlight and send_first_flight).
+  awaitable<error_code> handshake(std::chrono::steady_clock::time_point deadline,
+                                  core::FirstFlight* first = nullptr);
   // After a handshake with require_reuse: did it resume a session bound to our token?
   bool resumed_own_session() const;
 
@@ -120,6 +122,9 @@ class TlsStream final : public core::ByteStream {
   void bind_session();
 
  private:
+  // Once the server's first flight is written: sends `first` when the client resumed our own
+  // session under TLS 1.3 (never to a client that did not prove it holds the session secret).
+  void send_first_flight(core::FirstFlight& first);
   error_code map_error(int ret, int saved_errno);
   void fill_info();
 
@@ -302,16 +307,48 @@ void TlsStream::fill_info() {
   ERR_clear_error();
 }
 
-awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point deadline_at) {
+void TlsStream::send_first_flight(core::FirstFlight& first) {
+  if (first.bytes.empty() || SSL_is_init_finished(ssl_) || SSL_version(ssl_) != TLS1_3_VERSION ||
+      !resumed_own_session()) {
+    return;
+  }
+  ERR_clear_error();
+  std::size_t n = 0;
+  // A full socket leaves the rest (and any record OpenSSL keeps pending) to the transfer, which
+  // goes on from `sent` with the same bytes, as after any partial write.
+  if (SSL_write_early_data(ssl_, first.bytes.data(), first.bytes.size(), &n) == 1) first.sent = n;
+  ERR_clear_error();
+}
+
+awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point deadline_at,
+                                           core::FirstFlight* first) {
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer deadline(executor);
   deadline.expires_at(deadline_at);
+  // With `first`, the handshake runs in two steps: SSL_read_early_data returns once the server's
+  // first flight is written (it accepts no early data: max_early_data stays 0), then SSL_accept
+  // waits for the client's Finished.
+  bool before_first_flight = first != nullptr;
   for (;;) {
     ERR_clear_error();
     errno = 0;
-    const int ret = SSL_accept(ssl_);
+    int ret = 0;
+    if (before_first_flight) {
+      unsigned char ignored = 0;
+      std::size_t n = 0;
+      ret = SSL_read_early_data(ssl_, &ignored, 1, &n);
+      if (ret == SSL_READ_EARLY_DATA_FINISH) {
+        before_first_flight = false;
+        send_first_flight(*first);
+        continue;
+      }
+    } else {
+      ret = SSL_accept(ssl_);
+      if (ret == 1) break;
+    }
     const int saved_errno = errno;
-    if (ret == 1) break;
+    // (SSL_read_early_data never reports data read, as none is accepted; were it to, the
+    // SSL_ERROR_NONE below would end the handshake as failed.)
     const int err = SSL_get_error(ssl_, ret);
     Readiness direction = Readiness::read;
     if (err == SSL_ERROR_WANT_WRITE) {
@@ -472,7 +509,7 @@ class OpenSslTlsServer final : public core::TlsServer {
 
   awaitable<Result<std::unique_ptr<core::ByteStream>>> secure_data(
       std::unique_ptr<core::ByteStream> plain, core::ByteStream& control, bool require_reuse,
-      std::chrono::seconds timeout) override {
+      std::chrono::seconds timeout, core::FirstFlight* first) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto* control_tls = dynamic_cast<TlsStream*>(&control);
     if (control_tls == nullptr) {
@@ -482,7 +519,7 @@ class OpenSslTlsServer final : public core::TlsServer {
     auto stream = make_stream(std::move(plain), control_tls->context(), Role::data,
                               control_tls->token());
     if (!stream) co_return stream.error();
-    error_code ec = co_await (*stream)->handshake(deadline);
+    error_code ec = co_await (*stream)->handshake(deadline, first);
     // SECURITY: the data connection must come from the party holding the control
     // connection's session secret.
     if (!ec && require_reuse && !(*stream)->resumed_own_session()) {

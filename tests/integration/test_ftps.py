@@ -390,6 +390,100 @@ def test_protected_downloads_around_the_read_ahead_size(server, tls_certs, area,
         close_ftp(ftp)
 
 
+def held_finished_retr(ftp, remote, session):
+    """RETR `remote` with a data connection whose client holds its TLS Finished back until it
+    has read everything the server sent on its own. Returns (file bytes that came before the
+    Finished, file bytes after it, whether the stream ended with close_notify)."""
+    host, port = ftp.makepasv()
+    sock = socket.create_connection((host, port), TIMEOUT)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+
+    def take_in(wait):  # False: nothing arrived within `wait` seconds
+        sock.settimeout(wait)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return False
+        if chunk:
+            incoming.write(chunk)
+        else:
+            incoming.write_eof()
+        return True
+
+    def read_all(tls):  # (the data taken in so far, whether close_notify came)
+        out = b""
+        with contextlib.suppress(ssl.SSLWantReadError):
+            while chunk := tls.read(65536):
+                out += chunk
+            return out, True  # b"": close_notify (an EOF without it raises SSLEOFError)
+        return out, False
+
+    try:
+        assert ftp.sendcmd(f"RETR {remote}").startswith("150")
+        tls = ftp.context.wrap_bio(incoming, outgoing, server_hostname=HOST, session=session)
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        sock.sendall(outgoing.read())  # the hello
+        while take_in(0.3):  # until the server has gone quiet
+            pass
+        tls.do_handshake()  # complete on our side; the Finished waits in `outgoing`
+        before, closed = read_all(tls)
+        sock.sendall(outgoing.read())
+        after = b""
+        while not closed:
+            assert take_in(TIMEOUT), "the server stopped sending without ending the stream"
+            more, closed = read_all(tls)
+            after += more
+        sock.settimeout(TIMEOUT)
+        assert sock.recv(1) == b"", "the data connection stays open after close_notify"
+    finally:
+        sock.close()
+    return before, after, closed
+
+
+@pytest.mark.parametrize("size", [4096, 300_000])
+def test_download_travels_with_the_data_handshake(server, tls_certs, area, size):
+    """TLS 1.3 lets the server send data right after its first handshake flight, before the
+    client's Finished: a download's first 64 KiB go out then (a round trip sooner), to a client
+    that resumed the control connection's session."""
+    vpath, disk = area
+    data = os.urandom(size)
+    (disk / "f").write_bytes(data)
+    ftp = ftps_login(server.port, tls_certs, cls=ReusingFTP_TLS)
+    try:
+        before, after, closed = held_finished_retr(ftp, f"{vpath}/f", ftp.sock.session)
+        assert ftp.voidresp().startswith("226")
+        assert before + after == data and closed
+        assert 0 < len(before) <= 65536 and before == data[:len(before)]
+        assert len(before) == size or size > 65536
+        # The session goes on as usual.
+        assert retr_bytes(ftp, f"{vpath}/f") == data
+    finally:
+        close_ftp(ftp)
+
+
+@pytest.mark.parametrize("case", ["full-handshake-exempt-user", "ascii"])
+def test_download_waits_for_the_handshake_otherwise(server, tls_certs, case):
+    """SECURITY: nothing goes before the client's Finished to a client that did not resume the
+    control connection's session (here: a user exempt from session reuse, with a full
+    handshake); ASCII transfers convert their data in the transfer and do not use it."""
+    user = "bob" if case.startswith("full") else "alice"
+    ftp = ftps_login(server.port, tls_certs, cls=ReusingFTP_TLS, user=user)
+    try:
+        if case == "ascii":
+            (server.home("alice") / "lines.txt").write_bytes(b"a\nb\n")
+            ftp.voidcmd("TYPE A")
+            before, after, closed = held_finished_retr(ftp, "/lines.txt", ftp.sock.session)
+            expected = b"a\r\nb\r\n"
+        else:
+            before, after, closed = held_finished_retr(ftp, "/readme.txt", None)
+            expected = b"for bob\n"
+        assert ftp.voidresp().startswith("226")
+        assert before == b"" and after == expected and closed
+    finally:
+        close_ftp(ftp)
+
+
 @pytest.mark.parametrize("cls", [EagerFTP_TLS, ReusingFTP_TLS], ids=["tls-before-150", "tls-after-150"])
 def test_protected_upload_that_cannot_be_created_is_refused_after_150(server, tls_certs, area, cls):
     """A protected upload opens its file only after the data handshake (after 150), so a name

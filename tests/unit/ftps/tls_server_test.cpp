@@ -58,8 +58,9 @@ class TlsServerTest : public ::testing::Test {
 
   // A data connection offering `session`; returns the server's result.
   StreamResult data(core::TlsServer& server, core::ByteStream& control, const ClientContext& ctx,
-                    SSL_SESSION* session, bool require_reuse, std::unique_ptr<Client>* keep = nullptr) {
-    auto accepted = harness_.accept_data(server, control, require_reuse);
+                    SSL_SESSION* session, bool require_reuse, std::unique_ptr<Client>* keep = nullptr,
+                    core::FirstFlight* first = nullptr) {
+    auto accepted = harness_.accept_data(server, control, require_reuse, first);
     auto client = std::make_unique<Client>(ctx, harness_.port(), session);
     client->handshake();
     auto result = accepted.get();
@@ -270,6 +271,90 @@ TEST_F(TlsServerTest, DataConnectionsIssueNoTickets) {
   SSL_SESSION_get0_ticket(after.get(), &ticket2, &len2);
   ASSERT_GT(len1, 0u);
   EXPECT_TRUE(len1 == len2 && std::equal(ticket1, ticket1 + len1, ticket2));
+}
+
+// A download's head goes out with the server's first flight (TLS 1.3 "0.5-RTT" data) to a client
+// that resumed the control connection's session: the client holds its Finished back and still
+// finds the head among what the server sent; the transfer then sends the rest from `sent`.
+TEST_F(TlsServerTest, FirstFlightCarriesTheHeadToTheResumingClient) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  SessionPtr session(client.session());
+  const std::string head = "the head of the file";
+  core::FirstFlight first;
+  first.bytes = std::as_bytes(std::span(head));
+  auto accepted = harness_.accept_data(*server, *ctrl, true, &first);
+  HeldClient data_client(ctx, harness_.port(), session.get());
+  EXPECT_FALSE(data_client.step());
+  data_client.send_pending();  // the hello
+  data_client.receive_until_quiet();
+  ASSERT_TRUE(data_client.step());  // Finished written, not sent
+  EXPECT_TRUE(data_client.reused());
+  EXPECT_EQ(data_client.read_available(), head);
+  data_client.send_pending();  // the Finished
+  auto result = accepted.get();
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(first.sent, head.size());
+  EXPECT_FALSE(harness_.write(**result, " and its tail"));
+  data_client.receive_until_quiet();
+  EXPECT_EQ(data_client.read_available(), " and its tail");
+}
+
+// SECURITY: nothing goes out before the Finished to a client that has not resumed this control
+// connection's session: not with another control connection's ticket, not on a full handshake
+// (allowed for users exempt from reuse), not under TLS 1.2 (whose resumed server flight comes
+// first).
+TEST_F(TlsServerTest, FirstFlightCarriesNothingWithoutOurSession) {
+  auto server = make(settings());
+  ClientContext ctx;
+  ClientContext other_ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  Client other(other_ctx, harness_.port());
+  auto other_ctrl = control(*server, other);
+  ASSERT_TRUE(other_ctrl);
+  SessionPtr other_session(other.session());
+  const std::string head = "secret";
+  struct Case {
+    const char* name;
+    const ClientContext& ctx;
+    SSL_SESSION* session;
+    bool require_reuse;
+  };
+  for (const Case& c : {Case{"another control's ticket", other_ctx, other_session.get(), true},
+                        Case{"full handshake", ctx, nullptr, false}}) {
+    SCOPED_TRACE(c.name);
+    core::FirstFlight first;
+    first.bytes = std::as_bytes(std::span(head));
+    auto accepted = harness_.accept_data(*server, *ctrl, c.require_reuse, &first);
+    HeldClient data_client(c.ctx, harness_.port(), c.session);
+    data_client.step();
+    data_client.send_pending();
+    data_client.receive_until_quiet();
+    data_client.step();
+    EXPECT_EQ(data_client.read_available(), "");
+    data_client.send_pending();
+    auto result = accepted.get();
+    EXPECT_EQ(first.sent, 0u);
+    EXPECT_EQ(static_cast<bool>(result), !c.require_reuse);
+  }
+  // TLS 1.2: resumed, but the handshake is complete before anything could be sent early.
+  ClientContext tls12_ctx(versions(0, TLS1_2_VERSION));
+  Client tls12(tls12_ctx, harness_.port());
+  auto tls12_ctrl = control(*server, tls12);
+  ASSERT_TRUE(tls12_ctrl);
+  SessionPtr tls12_session(tls12.session());
+  core::FirstFlight first;
+  first.bytes = std::as_bytes(std::span(head));
+  std::unique_ptr<Client> data_client;
+  auto result = data(*server, *tls12_ctrl, tls12_ctx, tls12_session.get(), true, &data_client, &first);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE((*result)->tls()->session_reused);
+  EXPECT_EQ(first.sent, 0u);
 }
 
 TEST_F(TlsServerTest, AgeingSessionGetsAFreshTicketOnTheControlConnection) {

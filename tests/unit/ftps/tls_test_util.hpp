@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -170,20 +171,27 @@ class ClientContext {
   SSL_CTX* ctx_;
 };
 
+// A blocking TCP connection to 127.0.0.1:port whose reads and writes give up after 5 s.
+inline int connect_loopback(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    throw std::runtime_error("connect failed");
+  }
+  return fd;
+}
+
 class Client {
  public:
-  Client(const ClientContext& ctx, std::uint16_t port, SSL_SESSION* session = nullptr) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      throw std::runtime_error("connect failed");
-    }
+  Client(const ClientContext& ctx, std::uint16_t port, SSL_SESSION* session = nullptr)
+      : fd_(connect_loopback(port)) {
     ssl_ = SSL_new(ctx.get());
     SSL_set_fd(ssl_, fd_);
     if (session != nullptr) SSL_set_session(ssl_, session);
@@ -253,6 +261,70 @@ class Client {
   SSL* ssl_ = nullptr;
 };
 
+// A client that controls when its handshake messages leave: its TLS goes through memory BIOs,
+// so a test can read everything the server sends before the client's Finished is sent.
+class HeldClient {
+ public:
+  HeldClient(const ClientContext& ctx, std::uint16_t port, SSL_SESSION* session)
+      : fd_(connect_loopback(port)) {
+    ssl_ = SSL_new(ctx.get());
+    in_ = BIO_new(BIO_s_mem());
+    out_ = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_, in_, out_);  // the SSL owns both
+    if (session != nullptr) SSL_set_session(ssl_, session);
+    SSL_set_connect_state(ssl_);
+  }
+  HeldClient(const HeldClient&) = delete;
+  HeldClient& operator=(const HeldClient&) = delete;
+  ~HeldClient() {
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl_);
+    ::close(fd_);
+  }
+
+  // Runs the client handshake on what has arrived so far; true once it is complete on the
+  // client's side (its Finished is then written, but held until send_pending()).
+  bool step() {
+    ERR_clear_error();
+    return SSL_do_handshake(ssl_) == 1;
+  }
+  // Sends what the client has written (its hello, later its Finished).
+  void send_pending() {
+    char buffer[16384];
+    int n = 0;
+    while ((n = BIO_read(out_, buffer, sizeof buffer)) > 0) {
+      if (::send(fd_, buffer, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) throw std::runtime_error("send failed");
+    }
+  }
+  // Takes in what the server sends until the line has been quiet for `quiet_ms`.
+  void receive_until_quiet(int quiet_ms = 300) {
+    char buffer[16384];
+    pollfd fd{fd_, POLLIN, 0};
+    while (::poll(&fd, 1, quiet_ms) > 0) {
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      BIO_write(in_, buffer, static_cast<int>(n));
+    }
+  }
+  // Application data among what has been taken in (empty if none).
+  std::string read_available() {
+    std::string out;
+    char buffer[16384];
+    std::size_t got = 0;
+    ERR_clear_error();
+    while (SSL_read_ex(ssl_, buffer, sizeof buffer, &got) == 1) out.append(buffer, got);
+    ERR_clear_error();
+    return out;
+  }
+  bool reused() const { return SSL_session_reused(ssl_) == 1; }
+
+ private:
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  BIO* in_ = nullptr;
+  BIO* out_ = nullptr;
+};
+
 struct SessionDeleter {
   void operator()(SSL_SESSION* s) const { SSL_SESSION_free(s); }
 };
@@ -291,15 +363,16 @@ class Harness {
         asio::use_future);
   }
 
+  // `first` (may be null) must outlive the returned future's result.
   std::future<StreamResult> accept_data(core::TlsServer& server, core::ByteStream& control,
-                                        bool require_reuse) {
+                                        bool require_reuse, core::FirstFlight* first = nullptr) {
     return asio::co_spawn(
         io_,
-        [this, &server, &control, require_reuse]() -> awaitable<StreamResult> {
+        [this, &server, &control, require_reuse, first]() -> awaitable<StreamResult> {
           auto socket = co_await acceptor_.async_accept(use_awaitable);
           auto plain = std::make_unique<core::TcpStream>(std::move(socket));
           co_return co_await server.secure_data(std::move(plain), control, require_reuse,
-                                                std::chrono::seconds(5));
+                                                std::chrono::seconds(5), first);
         },
         asio::use_future);
   }
