@@ -325,11 +325,16 @@ void TlsStream::send_first_flight(core::FirstFlight& first) {
       !resumed_own_session()) {
     return;
   }
+  // One record per call (partial writes are on). A full socket leaves the rest, and any record
+  // OpenSSL keeps pending, to the transfer, which goes on from `sent` with the same bytes, as
+  // after any partial write.
   ERR_clear_error();
-  std::size_t n = 0;
-  // A full socket leaves the rest (and any record OpenSSL keeps pending) to the transfer, which
-  // goes on from `sent` with the same bytes, as after any partial write.
-  if (SSL_write_early_data(ssl_, first.bytes.data(), first.bytes.size(), &n) == 1) first.sent = n;
+  while (first.sent < first.bytes.size()) {
+    std::size_t n = 0;
+    const auto rest = first.bytes.subspan(first.sent);
+    if (SSL_write_early_data(ssl_, rest.data(), rest.size(), &n) != 1) break;
+    first.sent += n;
+  }
   ERR_clear_error();
 }
 
