@@ -351,12 +351,14 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
     ERR_clear_error();
     errno = 0;
     int ret = 0;
+    int saved_errno = 0;
     if (before_first_flight) {
       unsigned char ignored = 0;
       std::size_t n = 0;
       const bool corked = !first->bytes.empty();  // the flight and the head in one segment
       if (corked) set_cork(plain_->native_handle(), true);
       ret = SSL_read_early_data(ssl_, &ignored, 1, &n);
+      saved_errno = errno;
       if (ret == SSL_READ_EARLY_DATA_FINISH) send_first_flight(*first);
       if (corked) set_cork(plain_->native_handle(), false);
       if (ret == SSL_READ_EARLY_DATA_FINISH) {
@@ -365,9 +367,9 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
       }
     } else {
       ret = SSL_accept(ssl_);
+      saved_errno = errno;
       if (ret == 1) break;
     }
-    const int saved_errno = errno;
     // (SSL_read_early_data never reports data read, as none is accepted; were it to, the
     // SSL_ERROR_NONE below would end the handshake as failed.)
     const int err = SSL_get_error(ssl_, ret);
