@@ -461,6 +461,33 @@ def test_download_travels_with_the_data_handshake(server, tls_certs, area, size)
         close_ftp(ftp)
 
 
+def test_download_whose_client_never_finishes_the_handshake_fails(server, tls_certs, area):
+    """The head went out with the handshake, but a client that never sends its Finished has not
+    completed TLS: the transfer is reported as failed (425), not 226, and the session goes on."""
+    vpath, disk = area
+    (disk / "f").write_bytes(b"small file\n")
+    ftp = ftps_login(server.port, tls_certs, cls=ReusingFTP_TLS)
+    try:
+        host, port = ftp.makepasv()
+        with socket.create_connection((host, port), TIMEOUT) as sock:
+            assert ftp.sendcmd(f"RETR {vpath}/f").startswith("150")
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ftp.context.wrap_bio(incoming, outgoing, server_hostname=HOST,
+                                       session=ftp.sock.session)
+            with pytest.raises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            sock.sendall(outgoing.read())
+            sock.settimeout(TIMEOUT)
+            incoming.write(sock.recv(65536))  # the server's flight (and the head with it)
+        with pytest.raises(ftplib.error_temp) as failed:
+            ftp.voidresp()
+        assert failed.value.args[0].startswith("425"), failed.value
+        assert retr_bytes(ftp, f"{vpath}/f") == b"small file\n"
+    finally:
+        close_ftp(ftp)
+    server.wait_for_event("tls_failed", channel="data")
+
+
 @pytest.mark.parametrize("case", ["full-handshake-exempt-user", "ascii"])
 def test_download_waits_for_the_handshake_otherwise(server, tls_certs, case):
     """SECURITY: nothing goes before the client's Finished to a client that did not resume the
