@@ -102,7 +102,8 @@ struct Sender {
   }
 
   PumpStep pump() {
-    if (zero_copy) return pump_data();
+    // (Nothing left to send, as when a small file went out with the TLS handshake: no cork.)
+    if (zero_copy || (pending.empty() && file_done)) return pump_data();
     // A TLS stream writes one 16 KiB record per system call, and with TCP_NODELAY each would
     // leave as its own segment (and wake the client once per record). Corked, the kernel sends
     // full segments; uncorking when the pump stops pushes out the rest at once.
