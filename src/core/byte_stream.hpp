@@ -49,6 +49,10 @@ class ByteStream {
   virtual void unwatch() {}
   virtual void watch() {}
 
+  // TCP_CORK: while on, writes wait in the kernel, so records written one by one leave as full
+  // segments (and wake the peer once); taking it off, or a shutdown(), sends what is held.
+  virtual void cork(bool on) { (void)on; }
+
   // True when the stream is a plain kernel socket, so file data may go out with sendfile().
   virtual bool zero_copy() const = 0;
   // The underlying socket descriptor.

@@ -1,5 +1,7 @@
 #include "core/tcp_stream.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,6 +79,11 @@ void TcpStream::watch() {
     ::close(fd_);  // the next operation fails with a clear error
     fd_ = -1;
   }
+}
+
+void TcpStream::cork(bool on) {
+  const int value = on ? 1 : 0;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
 }
 
 awaitable<error_code> TcpStream::wait(Readiness direction) {

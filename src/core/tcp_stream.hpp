@@ -20,6 +20,7 @@ class TcpStream final : public ByteStream {
   void close() override;
   void unwatch() override;
   void watch() override;
+  void cork(bool on) override;
   bool zero_copy() const override { return true; }
   int native_handle() override { return fd_; }
   tcp::endpoint local_endpoint() const override { return local_; }

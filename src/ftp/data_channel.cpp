@@ -107,15 +107,10 @@ struct Sender {
     // A TLS stream writes one 16 KiB record per system call, and with TCP_NODELAY each would
     // leave as its own segment (and wake the client once per record). Corked, the kernel sends
     // full segments; uncorking when the pump stops pushes out the rest at once.
-    set_cork(true);
+    stream.cork(true);
     const PumpStep step = pump_data();
-    set_cork(false);
+    stream.cork(false);
     return step;
-  }
-
-  void set_cork(bool on) {
-    const int value = on ? 1 : 0;
-    ::setsockopt(stream.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
   }
 
   PumpStep pump_data() {

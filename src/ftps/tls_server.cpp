@@ -13,10 +13,6 @@
 // connection: it holds no session secret of that control connection.
 #include "ftps/tls_server.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -66,13 +62,6 @@ int queued_errno() {
 
 int stream_index();
 
-// TCP_CORK: writes wait in the kernel until the cork comes off (or a FIN goes), so the TLS
-// records written in between leave as one segment and wake the client once.
-void set_cork(int fd, bool on) {
-  const int value = on ? 1 : 0;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
-}
-
 enum class Role { control, data };
 
 class TlsStream final : public core::ByteStream {
@@ -101,6 +90,7 @@ class TlsStream final : public core::ByteStream {
   void close() override { plain_->close(); }
   void unwatch() override { plain_->unwatch(); }
   void watch() override { plain_->watch(); }
+  void cork(bool on) override { plain_->cork(on); }
   bool zero_copy() const override { return false; }
   int native_handle() override { return plain_->native_handle(); }
   tcp::endpoint local_endpoint() const override { return plain_->local_endpoint(); }
@@ -257,7 +247,7 @@ std::size_t TlsStream::write_some(std::span<const std::byte> buffer, error_code&
 awaitable<error_code> TlsStream::shutdown() {
   error_code result;
   // close_notify and the FIN leave together (shutdown() pushes out what the cork holds).
-  set_cork(plain_->native_handle(), true);
+  plain_->cork(true);
   // Send our close_notify once; waiting for the peer's is not needed (RFC 4217 clients often
   // just close), and the caller's deadline bounds the write wait.
   while (!failed_ && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
@@ -356,11 +346,11 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
       unsigned char ignored = 0;
       std::size_t n = 0;
       const bool corked = !first->bytes.empty();  // the flight and the head in one segment
-      if (corked) set_cork(plain_->native_handle(), true);
+      if (corked) plain_->cork(true);
       ret = SSL_read_early_data(ssl_, &ignored, 1, &n);
       saved_errno = errno;
       if (ret == SSL_READ_EARLY_DATA_FINISH) send_first_flight(*first);
-      if (corked) set_cork(plain_->native_handle(), false);
+      if (corked) plain_->cork(false);
       if (ret == SSL_READ_EARLY_DATA_FINISH) {
         before_first_flight = false;
         continue;
