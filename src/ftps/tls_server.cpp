@@ -349,9 +349,10 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
       if (corked) plain_->cork(true);
       ret = SSL_read_early_data(ssl_, &ignored, 1, &n);
       saved_errno = errno;
-      if (ret == SSL_READ_EARLY_DATA_FINISH) send_first_flight(*first);
+      const bool flight_written = ret == SSL_READ_EARLY_DATA_FINISH;
+      if (flight_written) send_first_flight(*first);
       if (corked) plain_->cork(false);
-      if (ret == SSL_READ_EARLY_DATA_FINISH) {
+      if (flight_written) {
         before_first_flight = false;
         continue;
       }
