@@ -390,10 +390,11 @@ def test_protected_downloads_around_the_read_ahead_size(server, tls_certs, area,
         close_ftp(ftp)
 
 
-def held_finished_retr(ftp, remote, session):
+def held_finished_retr(ftp, remote, session, finish=True):
     """RETR `remote` with a data connection whose client holds its TLS Finished back until it
     has read everything the server sent on its own. Returns (file bytes that came before the
-    Finished, file bytes after it, whether the stream ended with close_notify)."""
+    Finished, file bytes after it, whether the stream ended with close_notify). With
+    finish=False the client closes the connection instead of sending its Finished."""
     host, port = ftp.makepasv()
     sock = socket.create_connection((host, port), TIMEOUT)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -428,6 +429,8 @@ def held_finished_retr(ftp, remote, session):
             pass
         tls.do_handshake()  # complete on our side; the Finished waits in `outgoing`
         before, closed = read_all(tls)
+        if not finish:
+            return before, b"", closed
         sock.sendall(outgoing.read())
         after = b""
         while not closed:
@@ -468,17 +471,7 @@ def test_download_whose_client_never_finishes_the_handshake_fails(server, tls_ce
     (disk / "f").write_bytes(b"small file\n")
     ftp = ftps_login(server.port, tls_certs, cls=ReusingFTP_TLS)
     try:
-        host, port = ftp.makepasv()
-        with socket.create_connection((host, port), TIMEOUT) as sock:
-            assert ftp.sendcmd(f"RETR {vpath}/f").startswith("150")
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = ftp.context.wrap_bio(incoming, outgoing, server_hostname=HOST,
-                                       session=ftp.sock.session)
-            with pytest.raises(ssl.SSLWantReadError):
-                tls.do_handshake()
-            sock.sendall(outgoing.read())
-            sock.settimeout(TIMEOUT)
-            incoming.write(sock.recv(65536))  # the server's flight (and the head with it)
+        held_finished_retr(ftp, f"{vpath}/f", ftp.sock.session, finish=False)
         with pytest.raises(ftplib.error_temp) as failed:
             ftp.voidresp()
         assert failed.value.args[0].startswith("425"), failed.value
