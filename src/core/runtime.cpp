@@ -31,12 +31,16 @@ void Runtime::on_signal(int signal_number, std::function<void()> action) {
 void Runtime::wait_signals() {
   signals_.async_wait([this](const error_code& ec, int number) {
     if (ec) return;
+    bool handled = false;
     for (auto& [n, action] : signal_actions_) {
-      if (n == number) {
-        action();
-        wait_signals();
-        return;
-      }
+      if (n != number) continue;
+      // On a worker: a reload reads files, and the event loop never waits on disk.
+      asio::post(workers_, action);
+      handled = true;
+    }
+    if (handled) {
+      wait_signals();
+      return;
     }
     if (shutting_down_) {
       log::warn("shutdown_forced");
@@ -56,6 +60,10 @@ void Runtime::run() {
   for (unsigned i = 1; i < network_threads_; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();
   for (auto& t : threads) t.join();
+  // Work still on the pool (a signal action, a session's last disk job) finishes here, before
+  // the caller tears down the servers that work may use.
+  workers_.stop();
+  workers_.join();
 }
 
 }  // namespace filegate::core

@@ -23,10 +23,12 @@ class Runtime {
 
   // Registers what to do when a shutdown signal arrives (stop listeners, end sessions).
   void on_shutdown(std::function<void()> action);
-  // Adds a signal that triggers `action` (SIGHUP reload, for example).
+  // Adds a signal that triggers `action` (SIGHUP reload, for example). Every action registered
+  // for the signal runs, each on a worker thread.
   void on_signal(int signal_number, std::function<void()> action);
 
-  // Runs the event loop until shutdown completes. Returns after every thread has stopped.
+  // Runs the event loop until shutdown completes. Returns after every thread, network and
+  // worker, has stopped.
   void run();
 
  private:

@@ -152,13 +152,16 @@ void Connection::begin() {
     return;
   }
   int rc = SSH_ERROR;
+  std::string accept_error;
   {
+    // (A host key reload may replace the bind as soon as the lock is released.)
     std::lock_guard lock(context_.bind_mutex);
     rc = ssh_bind_accept_fd(context_.bind, session_, fd_);
+    if (rc != SSH_OK) accept_error = ssh_get_error(context_.bind);
   }
   if (ssh_get_fd(session_) == fd_) fd_ = -1;  // libssh owns it now, whatever rc says
   if (rc != SSH_OK) {
-    end(std::string("ssh accept failed: ") + ssh_get_error(context_.bind));
+    end("ssh accept failed: " + accept_error);
     return;
   }
   ssh_set_blocking(session_, 0);

@@ -67,9 +67,11 @@ struct ServerContext {
   std::function<std::shared_ptr<const auth::Realm>()> realm;
   asio::thread_pool& workers;
   HomeOpener open_home;
-  // Configured once at start-up; ssh_bind_accept_fd copies its options into each session.
+  // Configured at start-up and replaced by a host key reload; ssh_bind_accept_fd copies its
+  // options and keys into each session.
   ssh_bind bind = nullptr;
-  std::mutex bind_mutex;  // ssh_bind_accept_fd may mutate the bind (lazy config parsing)
+  // Guards `bind`: ssh_bind_accept_fd may mutate it (lazy config parsing), and a reload swaps it.
+  std::mutex bind_mutex;
   // Connections admitted and not logged in yet (limits.max_unauthenticated).
   std::atomic<std::size_t> unauthenticated{0};
 };

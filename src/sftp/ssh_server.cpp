@@ -50,6 +50,57 @@ std::optional<std::vector<HostKey>> load_and_check(const Settings& settings, std
   return keys;
 }
 
+// A libssh server configuration with `keys` and the settings' algorithm lists, or nullptr with
+// `error` set. The bind takes ownership of the keys.
+ssh_bind make_bind(const Settings& settings, std::vector<HostKey>& keys, std::string& error) {
+  ssh_bind bind = ssh_bind_new();
+  if (bind == nullptr) {
+    error = "cannot create the SSH server (libssh)";
+    return nullptr;
+  }
+  const auto set = [&](ssh_bind_options_e option, const void* value, std::string_view what) {
+    if (ssh_bind_options_set(bind, option, value) != SSH_OK) {
+      error = std::string(what) + ": rejected by libssh (" + ssh_get_error(bind) + ")";
+      return false;
+    }
+    return true;
+  };
+  const auto fail = [&] {
+    ssh_bind_free(bind);
+    return nullptr;
+  };
+  // SECURITY: libssh would otherwise read /etc/ssh/libssh_server_config, which could widen the
+  // algorithm lists behind the config's back.
+  const bool process_config = false;
+  if (!set(SSH_BIND_OPTIONS_PROCESS_CONFIG, &process_config, "libssh configuration")) return fail();
+  for (auto& key : keys) {
+    log::info("ssh_host_key").str("file", key.file).str("type", key.type).str("fingerprint", key.fingerprint);
+    if (!set(SSH_BIND_OPTIONS_IMPORT_KEY, key.key.get(), "host key " + key.file)) return fail();
+    (void)key.key.release();
+    const auto& wanted = settings.algorithms.host_keys;
+    if (std::none_of(wanted.begin(), wanted.end(), [&](const std::string& a) { return key_serves(key, a); })) {
+      log::warn("ssh_host_key_unused").str("file", key.file).str("type", key.type)
+          .str("reason", "no algorithm in sftp.algorithms.host_keys uses it");
+    }
+  }
+  const auto& a = settings.algorithms;
+  const std::string kex = join(a.kex), ciphers = join(a.ciphers), macs = join(a.macs),
+                    host_keys = join(a.host_keys), public_keys = join(a.public_keys);
+  const int rsa_min = static_cast<int>(min_rsa_bits);
+  if (!set(SSH_BIND_OPTIONS_KEY_EXCHANGE, kex.c_str(), "sftp.algorithms.kex") ||
+      !set(SSH_BIND_OPTIONS_CIPHERS_C_S, ciphers.c_str(), "sftp.algorithms.ciphers") ||
+      !set(SSH_BIND_OPTIONS_CIPHERS_S_C, ciphers.c_str(), "sftp.algorithms.ciphers") ||
+      !set(SSH_BIND_OPTIONS_HMAC_C_S, macs.c_str(), "sftp.algorithms.macs") ||
+      !set(SSH_BIND_OPTIONS_HMAC_S_C, macs.c_str(), "sftp.algorithms.macs") ||
+      !set(SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, host_keys.c_str(), "sftp.algorithms.host_keys") ||
+      !set(SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, public_keys.c_str(), "sftp.algorithms.public_keys") ||
+      !set(SSH_BIND_OPTIONS_RSA_MIN_SIZE, &rsa_min, "RSA minimum size") ||
+      !set(SSH_BIND_OPTIONS_BANNER, settings.version.c_str(), "SSH version string")) {
+    return fail();
+  }
+  return bind;
+}
+
 }  // namespace
 
 bool check_settings(const Settings& settings, std::string& error) {
@@ -74,49 +125,9 @@ bool Server::prepare(std::string& error) {
   ssh_init();
   auto keys = load_and_check(settings_, error);
   if (!keys) return false;
-  ssh_bind bind = ssh_bind_new();
-  if (bind == nullptr) {
-    error = "cannot create the SSH server (libssh)";
-    return false;
-  }
-  context_->bind = bind;
-  const auto set = [&](ssh_bind_options_e option, const void* value, std::string_view what) {
-    if (ssh_bind_options_set(bind, option, value) != SSH_OK) {
-      error = std::string(what) + ": rejected by libssh (" + ssh_get_error(bind) + ")";
-      return false;
-    }
-    return true;
-  };
-  // SECURITY: libssh would otherwise read /etc/ssh/libssh_server_config, which could widen the
-  // algorithm lists behind the config's back.
-  const bool process_config = false;
-  if (!set(SSH_BIND_OPTIONS_PROCESS_CONFIG, &process_config, "libssh configuration")) return false;
-  for (auto& key : *keys) {
-    log::info("ssh_host_key").str("file", key.file).str("type", key.type).str("fingerprint", key.fingerprint);
-    // The bind takes ownership of the key.
-    if (!set(SSH_BIND_OPTIONS_IMPORT_KEY, key.key.get(), "host key " + key.file)) return false;
-    (void)key.key.release();
-    const auto& wanted = settings_.algorithms.host_keys;
-    if (std::none_of(wanted.begin(), wanted.end(), [&](const std::string& a) { return key_serves(key, a); })) {
-      log::warn("ssh_host_key_unused").str("file", key.file).str("type", key.type)
-          .str("reason", "no algorithm in sftp.algorithms.host_keys uses it");
-    }
-  }
+  context_->bind = make_bind(settings_, *keys, error);
+  if (context_->bind == nullptr) return false;
   const auto& a = settings_.algorithms;
-  const std::string kex = join(a.kex), ciphers = join(a.ciphers), macs = join(a.macs),
-                    host_keys = join(a.host_keys), public_keys = join(a.public_keys);
-  const int rsa_min = static_cast<int>(min_rsa_bits);
-  if (!set(SSH_BIND_OPTIONS_KEY_EXCHANGE, kex.c_str(), "sftp.algorithms.kex") ||
-      !set(SSH_BIND_OPTIONS_CIPHERS_C_S, ciphers.c_str(), "sftp.algorithms.ciphers") ||
-      !set(SSH_BIND_OPTIONS_CIPHERS_S_C, ciphers.c_str(), "sftp.algorithms.ciphers") ||
-      !set(SSH_BIND_OPTIONS_HMAC_C_S, macs.c_str(), "sftp.algorithms.macs") ||
-      !set(SSH_BIND_OPTIONS_HMAC_S_C, macs.c_str(), "sftp.algorithms.macs") ||
-      !set(SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, host_keys.c_str(), "sftp.algorithms.host_keys") ||
-      !set(SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, public_keys.c_str(), "sftp.algorithms.public_keys") ||
-      !set(SSH_BIND_OPTIONS_RSA_MIN_SIZE, &rsa_min, "RSA minimum size") ||
-      !set(SSH_BIND_OPTIONS_BANNER, settings_.version.c_str(), "SSH version string")) {
-    return false;
-  }
   for (const auto kind : {AlgorithmKind::kex, AlgorithmKind::ciphers, AlgorithmKind::macs,
                           AlgorithmKind::host_keys, AlgorithmKind::public_keys}) {
     for (const auto& name : a.list(kind)) {
@@ -125,6 +136,21 @@ bool Server::prepare(std::string& error) {
       }
     }
   }
+  return true;
+}
+
+bool Server::reload_host_keys(std::string& error) {
+  auto keys = load_and_check(settings_, error);
+  if (!keys) return false;
+  ssh_bind bind = make_bind(settings_, *keys, error);
+  if (bind == nullptr) return false;
+  {
+    // Connections copy the keys out of the bind when they start (ssh_bind_accept_fd), so the
+    // old bind is no longer needed once the new one is in place.
+    std::lock_guard lock(context_->bind_mutex);
+    std::swap(bind, context_->bind);
+  }
+  ssh_bind_free(bind);
   return true;
 }
 

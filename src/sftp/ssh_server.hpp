@@ -42,6 +42,10 @@ class Server {
 
   // Loads the host keys and configures libssh; on failure `error` names the file or setting.
   bool prepare(std::string& error);
+  // Reads the host key files again (SIGHUP) for connections that start from now on; connections
+  // in flight keep the keys they began with. On failure the old keys stay and `error` says why.
+  // Thread-safe.
+  bool reload_host_keys(std::string& error);
   // Binds every listener; the error says which address failed.
   Result<void> open(std::string& failed_endpoint);
   void start();

@@ -10,6 +10,7 @@ show that bytes flow through the real engine.
 import concurrent.futures
 import contextlib
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -721,6 +722,99 @@ def test_garbage_instead_of_a_banner(server, garbage):
     assert server.alive()
     client = sftp_client(server, "bob", key="bob")
     close_sftp(client)
+
+
+# --------------------------------------------------------------------------------------------
+# SIGHUP: host key reload
+# --------------------------------------------------------------------------------------------
+
+def _new_host_key(directory, name):
+    """A fresh Ed25519 host key made by ssh-keygen; returns (private key path, base64 blob)."""
+    path = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True,
+                   capture_output=True, timeout=60)
+    return path, (directory / f"{name}.pub").read_text().split()[1]
+
+
+def _put_in_place(src, dst, mode=0o600):
+    """Replaces dst with a copy of src the way an operator's rotation script would (rename)."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_bytes(src.read_bytes())
+    os.chmod(tmp, mode)
+    os.replace(tmp, dst)
+
+
+def _keyscan(server):
+    """The Ed25519 host key blob that OpenSSH's ssh-keyscan gets from a new connection."""
+    proc = subprocess.run(["ssh-keyscan", "-p", str(server.sftp_port), "-t", "ed25519", "127.0.0.1"],
+                          capture_output=True, text=True, timeout=60)
+    blobs = [line.split()[2] for line in proc.stdout.splitlines()
+             if line and not line.startswith("#") and len(line.split()) >= 3]
+    assert len(blobs) == 1, f"ssh-keyscan: {proc.stdout!r} {proc.stderr!r}"
+    return blobs[0]
+
+
+def test_sighup_reloads_the_host_keys(server_factory, tls_certs, tmp_path):
+    old_key, old_blob = _new_host_key(tmp_path, "old_host_key")
+    live = tmp_path / "live_host_key"
+    _put_in_place(old_key, live)
+    # FTPS as well: one SIGHUP reloads the certificate and the host keys.
+    srv = server_factory.start(sftp={"host_keys": [str(live)]}, tls=tls_certs.server_tls())
+    (srv.home() / "f.txt").write_bytes(b"before and after\n")
+    assert _keyscan(srv) == old_blob
+
+    old = sftp_client(srv, "alice")
+    try:
+        assert old.get_channel().get_transport().get_remote_server_key().get_base64() == old_blob
+        new_key, new_blob = _new_host_key(tmp_path, "new_host_key")
+        _put_in_place(new_key, live)
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_for_event("host_keys_reloaded", protocol="sftp")
+        srv.wait_for_event("tls_reloaded", protocol="ftp")
+        assert _keyscan(srv) == new_blob, "a new connection still gets the old host key"
+        # The session opened before the reload goes on with its keys.
+        with old.open("f.txt", "rb") as f:
+            assert f.read() == b"before and after\n"
+        with old.open("up.txt", "wb") as f:
+            f.write(b"written after the reload\n")
+        # A new session logs in and works end to end with the new key.
+        new = sftp_client(srv, "alice")
+        try:
+            assert new.get_channel().get_transport().get_remote_server_key().get_base64() == new_blob
+            with new.open("up.txt", "rb") as f:
+                assert f.read() == b"written after the reload\n"
+        finally:
+            close_sftp(new)
+    finally:
+        close_sftp(old)
+    assert srv.alive()
+    # The log names the file and both fingerprints, the start-up one and the reloaded one.
+    assert len({e["fingerprint"] for e in srv.events("ssh_host_key", file=str(live))}) == 2
+
+
+@pytest.mark.parametrize("damage", ["not a key", "readable by others"])
+def test_sighup_with_a_bad_host_key_keeps_the_old_one(server_factory, tmp_path, damage):
+    old_key, old_blob = _new_host_key(tmp_path, "old_host_key")
+    live = tmp_path / "live_host_key"
+    _put_in_place(old_key, live)
+    srv = start(server_factory, sftp={"host_keys": [str(live)]})
+    if damage == "not a key":
+        broken = tmp_path / "broken"
+        broken.write_text("not a key\n")
+        _put_in_place(broken, live)
+    else:
+        new_key, _ = _new_host_key(tmp_path, "new_host_key")
+        _put_in_place(new_key, live, mode=0o644)
+    srv.proc.send_signal(signal.SIGHUP)
+    failed = srv.wait_for_event("host_keys_reload_failed", protocol="sftp")
+    assert str(live) in failed[-1]["error"]
+    assert srv.alive()
+    assert _keyscan(srv) == old_blob
+    client = sftp_client(srv, "alice")
+    try:
+        client.listdir(".")
+    finally:
+        close_sftp(client)
 
 
 def test_shutdown_ends_ssh_sessions(server_factory):
