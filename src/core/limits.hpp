@@ -56,6 +56,10 @@ struct Limits {
   // Reply bytes one batch of requests may produce before the rest wait for the next batch
   // (64 pipelined 32 KiB READs are 2 MiB; bounds the memory a flood of READs can pin).
   std::size_t sftp_max_batch_reply{4 * 1024 * 1024};
+  // Bytes a copy-data or check-file request reads before it gives its worker thread back to
+  // other sessions; it goes on in its session's next turn. A copy over a huge file thus never
+  // takes a worker from everyone else for as long as the file takes.
+  std::uint64_t sftp_request_slice{64 * 1024 * 1024};
 };
 
 }  // namespace filegate::core

@@ -340,7 +340,7 @@ void Reader::read_limits(const Field& f, core::Limits& limits) const {
                            "max_connections_per_ip", "failed_login_delay_ms", "max_login_failures",
                            "max_unauthenticated", "max_key_offers", "max_ssh_channels", "sftp_max_packet",
                            "sftp_max_read", "sftp_max_write", "sftp_max_handles", "sftp_max_queued_bytes",
-                           "sftp_max_batch_reply"});
+                           "sftp_max_batch_reply", "sftp_request_slice"});
   const auto seconds = [&](std::string_view key, core::Seconds& out) {
     if (const auto it = map.find(std::string(key)); it != map.end()) {
       out = core::Seconds(integer_value(it->second, join("limits", key), 1, max_timeout_seconds));
@@ -372,6 +372,7 @@ void Reader::read_limits(const Field& f, core::Limits& limits) const {
   count("sftp_max_handles", limits.sftp_max_handles, 1, 65536);
   count("sftp_max_queued_bytes", limits.sftp_max_queued_bytes, 64u << 10, 1u << 30);
   count("sftp_max_batch_reply", limits.sftp_max_batch_reply, 64u << 10, 1u << 30);
+  count("sftp_request_slice", limits.sftp_request_slice, 64u << 10, 1u << 30);
   for (const auto key : {"sftp_max_read", "sftp_max_write"}) {
     const auto value = std::string_view(key) == "sftp_max_read" ? limits.sftp_max_read : limits.sftp_max_write;
     if (value + 1024 > limits.sftp_max_packet) {

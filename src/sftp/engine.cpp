@@ -71,6 +71,22 @@ struct ClientAttributes {
   bool has(std::uint32_t flag) const { return (flags & flag) != 0; }
 };
 
+struct DigestDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// Where a long request (copy-data, check-file) stopped when it handed its worker back after
+// limits.sftp_request_slice bytes (Engine::unfinished). The same message comes back next and
+// goes on from here.
+struct Progress {
+  std::uint64_t done = 0;  // bytes of the requested range handled so far
+  // check-file: the hashes of the finished blocks, and the block in progress.
+  std::vector<std::byte> hashes;
+  std::unique_ptr<EVP_MD_CTX, DigestDeleter> digest;
+  std::uint64_t in_block = 0;
+  bool started = false;
+};
+
 }  // namespace
 
 struct Engine::State {
@@ -81,6 +97,8 @@ struct Engine::State {
   bool initialized = false;
   std::vector<Slot> slots;
   std::size_t open_count = 0;
+  // Set when the last request handled stopped part-way (see Progress).
+  std::optional<Progress> unfinished;
 };
 
 namespace {
@@ -95,6 +113,9 @@ struct Request {
   std::uint32_t id;
   Reader& in;
   Writer out;
+  // A long request coming back after a slice (its progress); empty the first time. A handler
+  // that stops part-way again puts its progress in state.unfinished and replies nothing.
+  std::optional<Progress> resume{};
 };
 
 using Handler = bool (*)(Request&);
@@ -780,22 +801,29 @@ bool writable(const FileHandle& h) {
   return h.mode.has(vfs::OpenMode::write) || h.mode.has(vfs::OpenMode::append);
 }
 
-// Reads `length` bytes (0: to the end of the file) from `offset` in chunks, handing each to
-// `consume`; stops early when `consume` returns an error.
+// Reads the range of `length` bytes (0: to the end of the file) at `offset` in chunks, from
+// `done` bytes into it, handing each chunk to `consume` and counting it in `done`. Stops early
+// when `consume` returns an error, and after one slice (limits.sftp_request_slice bytes) so a
+// long request does not hold its worker: returns which.
+enum class RangeRead { finished, paused };
+
 template <class Consumer>
-Result<void> read_range(vfs::File& file, std::uint64_t offset, std::uint64_t length, Consumer consume) {
+Result<RangeRead> read_range(const Request& r, vfs::File& file, std::uint64_t offset, std::uint64_t length,
+                             std::uint64_t& done, Consumer consume) {
   auto chunk = std::make_unique_for_overwrite<std::byte[]>(copy_chunk);
-  std::uint64_t done = 0;
+  std::uint64_t moved = 0;
   while (length == 0 || done < length) {
+    if (moved >= r.state.limits.sftp_request_slice) return RangeRead::paused;
     const std::size_t want =
         length == 0 ? copy_chunk : static_cast<std::size_t>(std::min<std::uint64_t>(copy_chunk, length - done));
     auto n = file.read(std::span<std::byte>(chunk.get(), want), offset + done);
     if (!n) return n.error();
     if (*n == 0) break;
-    if (auto ok = consume(std::span<const std::byte>(chunk.get(), *n)); !ok) return ok;
+    if (auto ok = consume(std::span<const std::byte>(chunk.get(), *n)); !ok) return ok.error();
     done += *n;
+    moved += *n;
   }
-  return {};
+  return RangeRead::finished;
 }
 
 bool handle_copy_data(Request& r) {
@@ -829,11 +857,17 @@ bool handle_copy_data(Request& r) {
     const bool overlap = len == 0 ? wo >= ro : (wo < end(ro, len) && ro < end(wo, len));
     if (overlap) return send_status(r, Status::failure, "Source and destination overlap"), true;
   }
-  std::uint64_t written = 0;
-  auto copied = read_range(*source->file, *read_offset, *read_length, [&](std::span<const std::byte> data) {
-    return write_all(*target->file, data, *write_offset, written);
-  });
-  send_result(r, copied);
+  Progress progress = r.resume ? std::move(*r.resume) : Progress{};
+  std::uint64_t written = progress.done;
+  auto copied = read_range(r, *source->file, *read_offset, *read_length, progress.done,
+                           [&](std::span<const std::byte> data) {
+                             return write_all(*target->file, data, *write_offset, written);
+                           });
+  if (copied && *copied == RangeRead::paused) {
+    r.state.unfinished = std::move(progress);
+    return true;
+  }
+  send_result(r, copied ? Result<void>() : Result<void>(copied.error()));
   return true;
 }
 
@@ -862,14 +896,6 @@ const HashAlgorithm* pick_algorithm(std::string_view list) {
   return nullptr;
 }
 
-struct DigestContext {
-  DigestContext() : ctx(EVP_MD_CTX_new()) {}
-  ~DigestContext() { EVP_MD_CTX_free(ctx); }
-  DigestContext(const DigestContext&) = delete;
-  DigestContext& operator=(const DigestContext&) = delete;
-  EVP_MD_CTX* ctx;
-};
-
 // check-file-handle / check-file-name after the file argument: hashes a range of `file`.
 bool check_file(Request& r, vfs::File* file) {
   auto algorithms = r.in.string();
@@ -884,60 +910,67 @@ bool check_file(Request& r, vfs::File* file) {
   const HashAlgorithm* algorithm = pick_algorithm(*algorithms);
   if (!algorithm) return send_status(r, Status::op_unsupported, "No supported hash algorithm"), true;
   const EVP_MD* md = algorithm->md();
-  DigestContext digest;
   const auto digest_size = static_cast<std::size_t>(EVP_MD_get_size(md));
   // Every hash must fit in one reply frame.
   const std::size_t max_hashes = (r.state.limits.sftp_max_packet - 1024) / digest_size;
 
-  const auto start = begin_extended_reply(r);
-  r.out.string(algorithm->name);
-  std::size_t hashes = 0;
-  std::uint64_t in_block = 0;
-  bool started = false;
+  Progress p = r.resume ? std::move(*r.resume) : Progress{};
+  if (!p.digest) p.digest.reset(EVP_MD_CTX_new());
+  if (!p.digest) return send_error(r, vfs::make_error_code(Errc::io_error)), true;
+  bool too_many = false;
   const auto finish_hash = [&]() -> Result<void> {
-    if (++hashes > max_hashes) return vfs::make_error_code(Errc::invalid_argument);
-    auto out = r.out.buffer().extend(digest_size);
+    if (p.hashes.size() / digest_size >= max_hashes) {
+      too_many = true;
+      return vfs::make_error_code(Errc::invalid_argument);
+    }
+    const std::size_t at = p.hashes.size();
+    p.hashes.resize(at + digest_size);
     unsigned int size = 0;
-    if (EVP_DigestFinal_ex(digest.ctx, reinterpret_cast<unsigned char*>(out.data()), &size) != 1) {
+    if (EVP_DigestFinal_ex(p.digest.get(), reinterpret_cast<unsigned char*>(p.hashes.data() + at), &size) != 1) {
       return vfs::make_error_code(Errc::io_error);
     }
-    started = false;
-    in_block = 0;
+    p.started = false;
+    p.in_block = 0;
     return {};
   };
   const auto begin_hash = [&]() -> Result<void> {
-    if (EVP_DigestInit_ex(digest.ctx, md, nullptr) != 1) return vfs::make_error_code(Errc::io_error);
-    started = true;
+    if (EVP_DigestInit_ex(p.digest.get(), md, nullptr) != 1) return vfs::make_error_code(Errc::io_error);
+    p.started = true;
     return {};
   };
-  Result<void> hashed = read_range(*file, *start_offset, *length, [&](std::span<const std::byte> data) {
+  auto read = read_range(r, *file, *start_offset, *length, p.done, [&](std::span<const std::byte> data) {
     while (!data.empty()) {
-      if (!started) {
+      if (!p.started) {
         if (auto ok = begin_hash(); !ok) return ok;
       }
       std::size_t take = data.size();
-      if (*block_size != 0) take = static_cast<std::size_t>(std::min<std::uint64_t>(take, *block_size - in_block));
-      if (EVP_DigestUpdate(digest.ctx, data.data(), take) != 1) return Result<void>(vfs::make_error_code(Errc::io_error));
-      in_block += take;
+      if (*block_size != 0) take = static_cast<std::size_t>(std::min<std::uint64_t>(take, *block_size - p.in_block));
+      if (EVP_DigestUpdate(p.digest.get(), data.data(), take) != 1) return Result<void>(vfs::make_error_code(Errc::io_error));
+      p.in_block += take;
       data = data.subspan(take);
-      if (*block_size != 0 && in_block == *block_size) {
+      if (*block_size != 0 && p.in_block == *block_size) {
         if (auto ok = finish_hash(); !ok) return ok;
       }
     }
     return Result<void>();
   });
+  if (read && *read == RangeRead::paused) {
+    r.state.unfinished = std::move(p);
+    return true;
+  }
+  Result<void> hashed = read ? Result<void>() : Result<void>(read.error());
   // The last partial block, or the one hash of the whole range (even an empty one).
-  if (hashed && (started || (*block_size == 0 && hashes == 0))) {
-    if (!started) hashed = begin_hash();
+  if (hashed && (p.started || (*block_size == 0 && p.hashes.empty()))) {
+    if (!p.started) hashed = begin_hash();
     if (hashed) hashed = finish_hash();
   }
   if (!hashed) {
-    r.out.buffer().truncate(start);
-    if (vfs::is(hashed.error(), Errc::invalid_argument) && hashes > max_hashes) {
-      return send_status(r, Status::failure, "Too many blocks for one reply"), true;
-    }
+    if (too_many) return send_status(r, Status::failure, "Too many blocks for one reply"), true;
     return send_error(r, hashed.error()), true;
   }
+  const auto start = begin_extended_reply(r);
+  r.out.string(algorithm->name);
+  r.out.raw(p.hashes);
   r.out.end_frame(start);
   return true;
 }
@@ -1040,12 +1073,15 @@ Engine::Engine(std::shared_ptr<auth::AuthorizedFilesystem> fs, const core::Limit
 Engine::~Engine() { close_all(); }
 
 void Engine::close_all() {
+  state_->unfinished.reset();
   for (auto& slot : state_->slots) {
     if (!std::holds_alternative<std::monostate>(slot.object)) (void)close_slot(*state_, slot, "aborted");
   }
 }
 
 std::size_t Engine::open_handles() const { return state_->open_count; }
+
+bool Engine::unfinished() const { return state_->unfinished.has_value(); }
 
 std::vector<std::pair<std::string_view, std::string_view>> Engine::extensions() {
   std::vector<std::pair<std::string_view, std::string_view>> out;
@@ -1076,6 +1112,9 @@ std::optional<std::string_view> Engine::handle(std::span<const std::byte> messag
   if (!id) return "message too short for a request id";
 
   Request request{*state_, *id, in, Writer(out)};
+  // A request that stopped part-way last time comes back now: it picks up its progress (any
+  // other path through the handler simply drops it).
+  request.resume = std::exchange(state_->unfinished, std::nullopt);
   [[maybe_unused]] const std::size_t before = out.size();
   const MessageEntry* entry = nullptr;
   for (const auto& candidate : message_table) {
@@ -1092,8 +1131,10 @@ std::optional<std::string_view> Engine::handle(std::span<const std::byte> messag
       send_status(request, Status::bad_message);
     }
   }
-  // Exactly one reply per request.
-  assert(out.size() > before + length_field_size && load_u32(out.data() + before) == out.size() - before - 4);
+  // Exactly one reply per request, or none yet from one that stopped part-way.
+  assert(state_->unfinished ? out.size() == before
+                            : out.size() > before + length_field_size &&
+                                  load_u32(out.data() + before) == out.size() - before - 4);
   return std::nullopt;
 }
 

@@ -37,12 +37,18 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Handles one message: a frame's body, from the type byte on. Appends exactly one reply
-  // frame to `out` and returns nullopt, or, when the stream cannot go on (a request before
+  // frame to `out` (none when unfinished()) and returns nullopt, or, when the stream cannot go on (a request before
   // INIT, INIT twice, a message too short to carry a request id), appends nothing and returns
   // the reason.
   std::optional<std::string_view> handle(std::span<const std::byte> message, Buffer& out);
 
-  // Closes every open handle, logging the transfers of those that moved data.
+  // Whether the last handle() stopped its request part-way: a copy-data or check-file that read
+  // limits.sftp_request_slice bytes and gave its worker back so other sessions' work can run. It
+  // appended no reply; hand the same message to handle() again to go on (nothing else first).
+  bool unfinished() const;
+
+  // Closes every open handle, logging the transfers of those that moved data, and drops an
+  // unfinished request.
   void close_all();
 
   std::size_t open_handles() const;

@@ -4,7 +4,9 @@
 // at once, the engine answers them in order into one reply buffer, and the replies go back to
 // the transport with one `send` on the strand. One batch is in flight per session at a time,
 // which keeps the requests of a session in order (a WRITE is done before the READ behind it)
-// and makes 64 pipelined READs cost one thread hand-off, not 64.
+// and makes 64 pipelined READs cost one thread hand-off, not 64. A long request (copy-data,
+// check-file) ends its batch after one slice and continues in the next, so it never holds a
+// worker for longer than one slice takes.
 #include "sftp/subsystem.hpp"
 
 #include <algorithm>
@@ -103,8 +105,15 @@ class SftpSubsystem final : public Subsystem, public std::enable_shared_from_thi
     }
     replies_.reserve(hint);
     while (batch_offset_ < frames.size() && replies_.size() < max_batch_reply_) {
+      const std::size_t at = batch_offset_;
       if (auto fatal = engine_.handle(next_frame(frames, batch_offset_), replies_)) {
         fatal_ = fatal;
+        break;
+      }
+      if (engine_.unfinished()) {
+        // A long request gave its worker back part-way: the next batch starts with it again,
+        // after whatever other sessions queued on the pool meanwhile.
+        batch_offset_ = at;
         break;
       }
     }

@@ -584,6 +584,35 @@ def test_check_file_refusals(sftp, area):
         assert_io_error(excinfo, errno.EACCES)
 
 
+def test_a_long_check_file_does_not_hold_up_other_sessions(server_factory):
+    """With one worker thread, a check-file over 2 GiB runs in slices: another user's session is
+    served while it hashes, and the hash is still that of the whole file."""
+    srv = server_factory.start(ftp=False, sftp=True,
+                               extra={"runtime": {"worker_threads": 1},
+                                      "limits": {"sftp_request_slice": MIB}})
+    size = 2048 * MIB
+    with open(srv.home("alice") / "big.bin", "wb") as f:
+        f.truncate(size)  # sparse: no disk space, and reading it is quick for the server
+    alice, bob = sftp_client(srv, "alice"), sftp_client(srv, "bob")
+    try:
+        num = alice._async_request(type(None), CMD_EXTENDED, "check-file-name", "/big.bin", "sha256",
+                                   u64(0), u64(0), 0)
+        for _ in range(5):
+            assert bob.listdir("/") is not None
+        # Bob was served while alice's hash was still running: its reply has not arrived.
+        assert not alice.sock.recv_ready()
+        t, msg = alice._read_response(num)
+        assert t == CMD_EXTENDED_REPLY
+        expected = hashlib.sha256()
+        zeros = bytes(16 * MIB)
+        for _ in range(size // len(zeros)):
+            expected.update(zeros)
+        assert check_file_hashes(msg) == ("sha256", expected.digest())
+    finally:
+        close_sftp(alice)
+        close_sftp(bob)
+
+
 # --------------------------------------------------------------------------------------------
 # Error statuses as the client sees them
 # --------------------------------------------------------------------------------------------

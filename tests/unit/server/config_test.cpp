@@ -383,7 +383,7 @@ const BadConfig bad_configs[] = {
      "data_connect_timeout, transfer_stall_timeout, max_command_line, max_connections, max_connections_per_ip, "
      "failed_login_delay_ms, max_login_failures, max_unauthenticated, max_key_offers, max_ssh_channels, "
      "sftp_max_packet, sftp_max_read, sftp_max_write, sftp_max_handles, sftp_max_queued_bytes, "
-     "sftp_max_batch_reply)"},
+     "sftp_max_batch_reply, sftp_request_slice)"},
     {"duplicate_key", "limits:\n  max_connections: 5\n  max_connections: 6\n",
      "filegate.yaml:3: limits.max_connections: duplicate key (first given at line 2)"},
     {"log_level", "log:\n  level: verbose\n",
@@ -524,6 +524,8 @@ const BadConfig bad_configs[] = {
      "message header"},
     {"sftp_packet_range", "limits:\n  sftp_max_packet: 1000\n",
      "filegate.yaml:2: limits.sftp_max_packet: expected a whole number from 34000 to 16777216, found '1000'"},
+    {"sftp_slice_range", "limits:\n  sftp_request_slice: 4096\n",
+     "filegate.yaml:2: limits.sftp_request_slice: expected a whole number from 65536 to 1073741824, found '4096'"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigs, ::testing::ValuesIn(bad_configs),
@@ -541,6 +543,7 @@ TEST(Config, SftpSection) {
   sftp_max_handles: 32
   sftp_max_queued_bytes: 1048576
   sftp_max_batch_reply: 524288
+  sftp_request_slice: 1048576
 sftp:
   listen:
     - "127.0.0.1:2222"
@@ -571,6 +574,7 @@ users:
   EXPECT_EQ(config.limits.sftp_max_handles, 32u);
   EXPECT_EQ(config.limits.sftp_max_queued_bytes, 1048576u);
   EXPECT_EQ(config.limits.sftp_max_batch_reply, 524288u);
+  EXPECT_EQ(config.limits.sftp_request_slice, 1048576u);
   ASSERT_TRUE(config.sftp);
   const auto& sftp = *config.sftp;
   ASSERT_EQ(sftp.listeners.size(), 2u);

@@ -86,7 +86,8 @@ struct Reply {
 
 class SftpHarness {
  public:
-  explicit SftpHarness(std::string_view letters = "elradfmwMT", core::Limits limits = {}) : limits_(limits) {
+  explicit SftpHarness(std::string_view letters = "elradfmwMT", core::Limits limits = {}, std::size_t worker_threads = 2)
+      : limits_(limits), workers_(worker_threads) {
     core::log::set_level(core::log::Level::error);
     char pattern[] = "/tmp/filegate-sftp-XXXXXX";
     if (::mkdtemp(pattern) == nullptr) std::abort();
@@ -122,6 +123,7 @@ class SftpHarness {
 
   const std::filesystem::path& home() const { return home_; }
   Subsystem& subsystem() { return *subsystem_; }
+  asio::thread_pool& workers() { return workers_; }
   const std::optional<std::string>& failure() const { return failure_; }
   int resumes() const { return resumes_; }
   int sends() const { return sends_; }
@@ -233,7 +235,7 @@ class SftpHarness {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_{io_.get_executor()};
   Executor strand_ = asio::make_strand(io_);
-  asio::thread_pool workers_{2};
+  asio::thread_pool workers_;
   std::shared_ptr<Subsystem> subsystem_;
   Bytes received_;
   std::optional<std::string> failure_;

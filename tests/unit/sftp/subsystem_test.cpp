@@ -1,11 +1,14 @@
 // The SFTP subsystem end to end over an in-memory pipe against a real local filesystem in a
 // temporary directory: every message type, handles, error paths.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <set>
 
 #include "sftp/engine.hpp"
@@ -708,6 +711,105 @@ TEST_F(SftpSubsystemTest, CheckFileRefusesMoreBlocksThanOneReplyHolds) {
   // md5 of 4 MiB in 4 KiB blocks is 1024 x 16 bytes: fine.
   auto ok = h.call(extension(3, "check-file-name").str("/big").str("md5").u64(0).u64(0).u32(4096).frame());
   EXPECT_EQ(check_file_reply(ok, 16).second.size(), 1024u);
+}
+
+// --- long requests in slices --------------------------------------------------------------
+
+std::string hex_digest(const EVP_MD* md, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EXPECT_EQ(EVP_Digest(data.data(), data.size(), out, &size, md, nullptr), 1);
+  return digest_hex(std::span<const std::byte>(reinterpret_cast<const std::byte*>(out), size));
+}
+
+std::string patterned(std::size_t size) {
+  std::string out(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<char>((i * 7 + i / 4093) % 251);
+  return out;
+}
+
+// With one worker thread: copy-data and check-file give it back after each slice, so work that
+// another session queues behind them runs in between, and they still finish with the right
+// result.
+class SftpLongRequestTest : public ::testing::Test {
+ protected:
+  static core::Limits sliced() {
+    core::Limits limits;
+    limits.sftp_request_slice = slice;
+    return limits;
+  }
+  static constexpr std::uint64_t slice = 64 * 1024;
+  SftpHarness h{"elradfmwMT", sliced(), 1};
+  const std::string content = patterned(1024 * 1024 + 777);
+  void SetUp() override {
+    ASSERT_EQ(h.init().type, static_cast<std::uint8_t>(Message::version));
+    h.write_file("big", content);
+  }
+  // Sends `frame`, then queues work on the pool as another session would (`other`). While that
+  // work holds the pool's one thread, reports whether `frame` was answered already: a request
+  // that gives the thread back after one slice is not. Then lets it finish; returns its reply.
+  std::pair<bool, Reply> answered_before_other_work(const Bytes& frame, const std::function<void()>& other = {}) {
+    h.feed(frame);
+    std::promise<void> started, release;
+    auto has_started = started.get_future();
+    auto released = release.get_future();
+    asio::post(h.workers(), [&] {
+      if (other) other();
+      started.set_value();
+      released.wait();
+    });
+    has_started.wait();
+    h.settle();  // delivers whatever the long request finished before the other work began
+    const bool answered = h.has_reply();
+    release.set_value();
+    auto reply = h.next_reply();
+    EXPECT_TRUE(reply);
+    return {answered, reply.value_or(Reply{})};
+  }
+};
+
+TEST_F(SftpLongRequestTest, CopyDataGivesItsWorkerBackAfterEachSlice) {
+  const auto src = open_handle(h, "/big", open_flag::read);
+  const auto dst = open_handle(h, "/copy", write_create);
+  const auto copy = extension(2, "copy-data").bytes(to_bytes(src)).u64(0).u64(0).bytes(to_bytes(dst)).u64(10).frame();
+  std::uintmax_t size_seen = 0;
+  auto [answered, reply] = answered_before_other_work(copy, [&] { size_seen = fs::file_size(h.home() / "copy"); });
+  EXPECT_FALSE(answered);
+  // The other work ran after the first slice, not after the whole file.
+  EXPECT_EQ(size_seen, 10 + slice);
+  EXPECT_EQ(status_of(reply, 2), Status::ok);
+  EXPECT_EQ(h.read_file("copy"), std::string(10, '\0') + content);
+
+  // A bounded range over several slices, from an offset that is not a multiple of the chunk.
+  const auto part = open_handle(h, "/part", write_create);
+  EXPECT_EQ(call_status(h, extension(3, "copy-data").bytes(to_bytes(src)).u64(1000).u64(300000).bytes(to_bytes(part)).u64(0).frame(), 3),
+            Status::ok);
+  EXPECT_EQ(h.read_file("part"), content.substr(1000, 300000));
+  // The next request of the session is answered normally.
+  EXPECT_EQ(call_status(h, path_frame(Message::remove, 4, "/part"), 4), Status::ok);
+}
+
+TEST_F(SftpLongRequestTest, CheckFileGivesItsWorkerBackAndHashesAcrossSlices) {
+  auto [answered, whole] =
+      answered_before_other_work(extension(2, "check-file-name").str("/big").str("sha256").u64(0).u64(0).u32(0).frame());
+  EXPECT_FALSE(answered);
+  EXPECT_EQ(check_file_reply(whole, 32).second, std::vector<std::string>{hex_digest(EVP_sha256(), content)});
+
+  // Blocks of 100000 bytes, which straddle the slice boundaries; the last one is short.
+  auto blocks = h.call(extension(3, "check-file-name").str("/big").str("md5").u64(5).u64(0).u32(100000).frame());
+  std::vector<std::string> expected;
+  for (std::size_t at = 5; at < content.size(); at += 100000) {
+    expected.push_back(hex_digest(EVP_md5(), std::string_view(content).substr(at, 100000)));
+  }
+  EXPECT_EQ(check_file_reply(blocks, 16).second, expected);
+}
+
+TEST_F(SftpLongRequestTest, ClosingTheSessionDuringALongRequestEndsIt) {
+  const auto src = open_handle(h, "/big", open_flag::read);
+  const auto dst = open_handle(h, "/copy", write_create);
+  h.feed(extension(2, "copy-data").bytes(to_bytes(src)).u64(0).u64(0).bytes(to_bytes(dst)).u64(0).frame());
+  EXPECT_TRUE(h.close());
+  EXPECT_LT(fs::file_size(h.home() / "copy"), content.size());
 }
 
 }  // namespace
