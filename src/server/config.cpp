@@ -995,7 +995,11 @@ Config parse_config(const std::string& text, const std::string& source, const st
   if (ec) base = fs::path(base_directory);
   Reader reader(source, base.lexically_normal());
   try {
-    return reader.read(root);
+    Config config = reader.read(root);
+    for (const char* section : {"runtime", "limits", "ftp", "sftp"}) {
+      if (root[section]) config.restart_sections[section] = YAML::Dump(root[section]);
+    }
+    return config;
   } catch (const YAML::Exception& e) {
     // Reading a well-formed tree should not throw, but yaml-cpp's accessors may; keep the promise
     // that configuration problems surface as ConfigError only.

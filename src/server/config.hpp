@@ -1,9 +1,11 @@
 // The YAML configuration. This folder is the only user of yaml-cpp.
 //
 // Errors name the file, the line and the key: "filegate.yaml:12: users[0].permissions:
-// unknown permission letter 'x'". Loading throws ConfigError; it happens at start-up only.
+// unknown permission letter 'x'". Loading throws ConfigError; it happens at start-up and on
+// SIGHUP (which takes over the users, the anonymous account and the log level).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -34,6 +36,9 @@ struct Config {
   std::optional<sftp::Settings> sftp;        // absent: no SFTP listener
   std::vector<auth::User> users;
   std::optional<auth::User> anonymous;
+  // The sections a running server cannot take over without a restart (runtime, limits, ftp,
+  // sftp), each as yaml-cpp writes it back, so a reload can tell which of them changed.
+  std::map<std::string, std::string> restart_sections;
 };
 
 // Reads and validates a config file.

@@ -4,8 +4,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -93,6 +96,40 @@ Result<std::shared_ptr<core::TlsServer>> make_ftp_tls(const server::Config& conf
   return ftps::make_tls_server(*config.ftp_tls, detail);
 }
 
+// The users that logins are checked against. Sessions read it at each login; SIGHUP replaces it.
+using RealmSlot = std::atomic<std::shared_ptr<const auth::Realm>>;
+
+// SIGHUP: reads the config file again. The users (passwords, keys, permissions, homes, TLS and
+// SSH settings) and the anonymous account apply to logins from now on, the log level at once;
+// sessions already logged in keep the account they logged in with. The other sections take a
+// restart: a change there is logged, not applied. A file that does not load changes nothing.
+void reload_config(const std::string& path, const server::Config& running, RealmSlot& realm) {
+  server::Config fresh;
+  try {
+    fresh = load(path);
+  } catch (const server::ConfigError& e) {
+    core::log::error("config_reload_failed").str("error", e.what());
+    return;
+  }
+  realm.store(std::make_shared<const auth::Realm>(fresh.users, fresh.anonymous));
+  std::string changed;
+  for (const char* section : {"runtime", "limits", "ftp", "sftp"}) {
+    const auto was = running.restart_sections.find(section);
+    const auto now = fresh.restart_sections.find(section);
+    const bool same = was == running.restart_sections.end() ? now == fresh.restart_sections.end()
+                                                             : now != fresh.restart_sections.end() && now->second == was->second;
+    if (!same) changed += (changed.empty() ? "" : ",") + std::string(section);
+  }
+  core::log::info("config_reloaded").str("config", path).unum("users", fresh.users.size())
+      .flag("anonymous", fresh.anonymous.has_value());
+  if (!changed.empty()) {
+    core::log::warn("config_restart_needed").str("config", path).str("sections", changed)
+        .str("reason", "only users, anonymous and log are taken over while running");
+  }
+  // Last, so the lines above are written at the level they were asked under.
+  core::log::set_level(fresh.log_level);
+}
+
 int command_check(int argc, char** argv) {
   const auto path = option_value(argc, argv, "--config");
   if (!path) return fail("check needs --config FILE", 2);
@@ -138,8 +175,13 @@ int command_run(int argc, char** argv) {
   core::ConnectionLimiter limiter(config.limits.max_connections, config.limits.max_connections_per_ip);
   core::Runtime runtime(network_threads, worker_threads);
 
-  auto realm = std::make_shared<const auth::Realm>(config.users, config.anonymous);
-  auto realm_source = [realm] { return realm; };
+  auto realm = std::make_shared<RealmSlot>(std::make_shared<const auth::Realm>(config.users, config.anonymous));
+  auto realm_source = [realm] { return realm->load(); };
+  // (Absolute: the reload must find the same file whatever the working directory is then.)
+  std::error_code path_error;
+  std::string config_path = std::filesystem::absolute(*path, path_error).string();
+  if (path_error) config_path = *path;
+  runtime.on_signal(SIGHUP, [realm, &config, config_path] { reload_config(config_path, config, *realm); });
   ftp::HomeOpener open_home = [](const auth::User& user) -> Result<std::shared_ptr<vfs::Filesystem>> {
     auto fs = vfs::LocalFilesystem::open_root(user.home);
     if (!fs) return fs.error();

@@ -1,6 +1,7 @@
 """One server with FTP and SFTP listeners: both front-ends share the files and take the same
 permission decisions for the same user, request and path."""
 
+import copy
 import errno
 import ftplib
 import io
@@ -11,8 +12,9 @@ import subprocess
 import paramiko
 import pytest
 
-from conftest import (PASSWORDS, SSH_CLIENT_OPTIONS, SshKeys, close_sftp, ftp_login, load_paramiko_key,
-                      make_random_file, paramiko_transport, sftp_client, unique_name, wait_until)
+from conftest import (PASSWORDS, SSH_CLIENT_OPTIONS, TIMEOUT, SshKeys, close_sftp, ftp_login,
+                      load_paramiko_key, make_random_file, paramiko_transport, run_passwd, sftp_client,
+                      to_yaml, unique_name, wait_until)
 
 MIB = 1024 * 1024
 
@@ -316,6 +318,153 @@ def test_user_without_sftp_in_protocols_uses_ftp_only(server_factory):
     client = sftp_client(server, "alice")
     close_sftp(client)
     ftp_login(server, "alice").quit()
+
+
+# --------------------------------------------------------------------------------------------
+# SIGHUP: users taken over without a restart
+# --------------------------------------------------------------------------------------------
+
+def rewrite_config(server, config):
+    """Replaces the server's config file the way an editor or a deploy tool would (rename)."""
+    tmp = server.config_path.with_suffix(".tmp")
+    tmp.write_text(to_yaml(config))
+    os.replace(tmp, server.config_path)
+
+
+def ftp_login_fails(server, user, password):
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", server.port, timeout=TIMEOUT)
+    try:
+        with pytest.raises(ftplib.error_perm, match="530"):
+            ftp.login(user, password)
+    finally:
+        ftp.close()
+
+
+def sftp_password_login_fails(server, user, password):
+    transport = paramiko_transport(server, connect=False)
+    try:
+        with pytest.raises(paramiko.AuthenticationException):
+            transport.auth_password(user, password)
+    finally:
+        transport.close()
+
+
+def test_sighup_reloads_users_for_new_logins(server_factory):
+    server = server_factory.start(sftp=True)
+    (server.home("bob") / "hello.txt").write_bytes(b"hello bob")
+    # Sessions that exist before the reload: bob over both protocols, alice over FTP.
+    bob_ftp, bob_sftp = ftp_login(server, "bob"), sftp_client(server, "bob", key="bob")
+    alice_ftp = ftp_login(server, "alice")
+    try:
+        config = copy.deepcopy(server.config)
+        carol_password = "carol-Pass-7"
+        carol_hash = run_passwd(carol_password).stdout.strip()
+        (server.root / "carol").mkdir()
+        users = [u for u in config["users"] if u["name"] != "bob"]  # bob leaves
+        for u in users:
+            if u["name"] == "alice":
+                u["permissions"] = "elr"  # alice may no longer upload
+                u.pop("directories", None)
+        users.append({"name": "carol", "password_hash": carol_hash, "home": str(server.root / "carol"),
+                      "permissions": "elradfmwMT"})  # carol joins
+        config["users"] = users
+        rewrite_config(server, config)
+        server.proc.send_signal(signal.SIGHUP)
+        reloaded = server.wait_for_event("config_reloaded")[-1]
+        assert reloaded["users"] == 2 and reloaded["config"] == str(server.config_path)
+        assert not server.events("config_restart_needed")
+
+        # carol logs in over FTP and SFTP, and both see the same files.
+        carol = ftplib.FTP()
+        carol.connect("127.0.0.1", server.port, timeout=TIMEOUT)
+        carol.login("carol", carol_password)
+        try:
+            carol.storbinary("STOR /from-ftp.txt", io.BytesIO(b"carol was here"))
+        finally:
+            carol.quit()
+        transport = paramiko_transport(server, "carol", password=carol_password)
+        carol_sftp = paramiko.SFTPClient.from_transport(transport)
+        try:
+            assert sftp_download(carol_sftp, "/from-ftp.txt") == b"carol was here"
+        finally:
+            close_sftp(carol_sftp)
+        # bob can no longer log in, by password or by key...
+        ftp_login_fails(server, "bob", PASSWORDS["bob"])
+        sftp_password_login_fails(server, "bob", PASSWORDS["bob"])
+        transport = paramiko_transport(server, connect=False)
+        try:
+            with pytest.raises(paramiko.AuthenticationException):
+                transport.auth_publickey("bob", load_paramiko_key(SshKeys.get().private("bob")))
+        finally:
+            transport.close()
+        # ...but his sessions from before go on, as with sshd, vsftpd and ProFTPD.
+        assert ftp_download(bob_ftp, "/hello.txt") == b"hello bob"
+        assert sftp_download(bob_sftp, "/hello.txt") == b"hello bob"
+        # alice's new sessions get her new permissions; the one from before keeps hers.
+        alice_new = ftp_login(server, "alice")
+        try:
+            with pytest.raises(ftplib.error_perm, match="550"):
+                alice_new.storbinary("STOR /new.txt", io.BytesIO(b"refused"))
+        finally:
+            alice_new.quit()
+        alice_ftp.storbinary("STOR /old-session.txt", io.BytesIO(b"allowed"))
+        assert (server.home("alice") / "old-session.txt").read_bytes() == b"allowed"
+        assert not (server.home("alice") / "new.txt").exists()
+    finally:
+        for ftp in (bob_ftp, alice_ftp):
+            try:
+                ftp.quit()
+            except (OSError, EOFError, ftplib.Error):
+                ftp.close()
+        close_sftp(bob_sftp)
+    assert server.alive()
+
+
+def test_sighup_with_a_broken_config_changes_nothing(server_factory):
+    server = server_factory.start(sftp=True)
+    config = copy.deepcopy(server.config)
+    config["users"][0]["permissions"] = "elrx"  # not a permission letter
+    config["users"].append({"name": "carol", "password_hash": config["users"][0]["password_hash"],
+                            "home": str(server.root / "alice")})
+    rewrite_config(server, config)
+    server.proc.send_signal(signal.SIGHUP)
+    failed = server.wait_for_event("config_reload_failed")[-1]
+    # The error names the file, the line and the key.
+    assert f"{server.config_path}:" in failed["error"] and "users[0].permissions" in failed["error"]
+    assert server.alive()
+    # The users as they were: alice logs in with her rights, carol does not exist.
+    ftp = ftp_login(server, "alice")
+    try:
+        ftp.storbinary("STOR /still.txt", io.BytesIO(b"still here"))
+    finally:
+        ftp.quit()
+    ftp_login_fails(server, "carol", PASSWORDS["alice"])
+    assert not server.events("config_reloaded")
+
+
+def test_sighup_reports_sections_that_need_a_restart(server_factory):
+    server = server_factory.start(sftp=True)
+    config = copy.deepcopy(server.config)
+    config["limits"]["max_command_line"] = 512
+    config["ftp"]["banner"] = "a new banner"
+    config["log"]["level"] = "warn"
+    rewrite_config(server, config)
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_for_event("config_reloaded")
+    needed = server.wait_for_event("config_restart_needed")[-1]
+    assert needed["sections"] == "limits,ftp"
+    # Not taken over: the greeting is the one from start-up.
+    ftp = ftplib.FTP()
+    welcome = ftp.connect("127.0.0.1", server.port, timeout=TIMEOUT)
+    assert "a new banner" not in welcome
+    # The log level is: a successful login (info) is no longer logged.
+    logins = len(server.events("login", result="ok"))
+    ftp.login("alice", PASSWORDS["alice"])
+    ftp.quit()
+    bob = ftp_login(server, "bob")
+    bob.quit()
+    assert len(server.events("login", result="ok")) == logins
 
 
 # --------------------------------------------------------------------------------------------

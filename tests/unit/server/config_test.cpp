@@ -651,6 +651,24 @@ TEST(Config, EmptySectionsAreAccepted) {
   EXPECT_EQ(error_of("ftp:\n"), "filegate.yaml:1: ftp: missing required key 'listen'");
 }
 
+TEST(Config, RestartSectionsTellWhatAReloadCannotTakeOver) {
+  const std::string base = "limits:\n  max_connections: 500\nftp:\n  listen: [\"127.0.0.1:21\"]\nusers:\n" + user("a");
+  const Config before = parse_config(base, "r.yaml");
+  EXPECT_EQ(before.restart_sections.count("limits"), 1u);
+  EXPECT_EQ(before.restart_sections.count("ftp"), 1u);
+  EXPECT_EQ(before.restart_sections.count("sftp"), 0u);
+  // Users, anonymous, the log level and comments are not among them.
+  const Config users = parse_config("log:\n  level: debug\n# a comment\n" + base + user("b") +
+                                        "anonymous:\n  enabled: true\n  home: /srv/pub\n",
+                                    "r.yaml");
+  EXPECT_EQ(users.restart_sections, before.restart_sections);
+  // A changed value, whatever its spelling in YAML, is.
+  const Config limits = parse_config("limits: {max_connections: 600}\nftp:\n  listen: [\"127.0.0.1:21\"]\nusers:\n" + user("a"),
+                                     "r.yaml");
+  EXPECT_NE(limits.restart_sections.at("limits"), before.restart_sections.at("limits"));
+  EXPECT_EQ(limits.restart_sections.at("ftp"), before.restart_sections.at("ftp"));
+}
+
 TEST(Config, ExampleConfigIsValid) {
   // deploy/filegate.example.yaml documents every key; it must always load.
   const fs::path example = fs::path(__FILE__).parent_path() / "../../../deploy/filegate.example.yaml";
