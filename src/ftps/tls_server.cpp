@@ -556,17 +556,19 @@ class OpenSslTlsServer final : public core::TlsServer {
   }
 
   Result<void> reload() override {
+    // One reload at a time: two quick SIGHUPs must not let an older read of the files win.
+    std::lock_guard reloading(reload_mutex_);
     std::string detail;
     auto ctx = build_context(settings_, detail);
     if (!ctx) {
-      core::log::warn("tls_reload_failed").str("detail", detail);
+      core::log::error("tls_reload_failed").str("protocol", "ftp").str("detail", detail);
       return ctx.error();
     }
     {
       std::lock_guard lock(mutex_);
       ctx_ = std::move(*ctx);
     }
-    core::log::info("tls_reloaded").str("certificate", settings_.certificate_file);
+    core::log::info("tls_reloaded").str("protocol", "ftp").str("certificate", settings_.certificate_file);
     return {};
   }
 
@@ -597,6 +599,7 @@ class OpenSslTlsServer final : public core::TlsServer {
   const TlsSettings settings_;
   std::mutex mutex_;
   SslCtxPtr ctx_;  // guarded by mutex_: the context for new control connections
+  std::mutex reload_mutex_;  // held through a whole reload
 };
 
 }  // namespace

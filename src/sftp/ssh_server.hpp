@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,7 @@ class Server {
   std::vector<std::unique_ptr<core::Listener>> listeners_;
   core::SessionRegistry<Connection> connections_;
   std::atomic<std::uint64_t> next_id_{1};
+  std::mutex reload_mutex_;
 };
 
 }  // namespace filegate::sftp
