@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages filegate needs to build, test and benchmark.
-# Only packages that are missing are installed; nothing is downloaded otherwise.
+# Installs the Debian 12 packages filegate needs to build and run (the demo), and with --tests
+# also the clients the tests drive. Only packages that are missing are installed; nothing is
+# downloaded otherwise.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   curl lftp python3 python3-pytest python3-paramiko openssl openssh-client sshpass
 )
+if [ "${1:-}" = "--tests" ]; then
+  # A Java FTPS client (tests/integration/clients/JavaFtps.java) on Apache Commons Net.
+  packages+=(default-jdk-headless libcommons-net-java)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

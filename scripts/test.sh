@@ -3,7 +3,7 @@
 # (unit, fuzz-corpus replay, integration with real clients) through ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --tests
 # The Release build that scripts/demo.sh runs must keep compiling (warnings are errors there
 # too, and the optimiser warns differently): build it first.
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFILEGATE_TESTS=OFF >/dev/null

@@ -1,5 +1,5 @@
 """FTPS (RFC 4217) with real clients: curl (explicit and implicit), lftp, Python's ftplib and ssl,
-and `openssl s_client`. Certificates come from the tls_certs fixture (generated at test time).
+`openssl s_client`, and Java's Apache Commons Net (clients/JavaFtps.java). Certificates come from the tls_certs fixture (generated at test time).
 
 The module server has three listeners:
     0  explicit FTPS, TLS required on both channels (the defaults)
@@ -685,6 +685,48 @@ def test_user_exempt_from_session_reuse(server, tls_certs):
         assert any(l.endswith(" readme.txt") for l in lines), lines
     finally:
         close_ftp(ftp)
+    events = server.wait_for_event("tls_session_reuse_exempt", count=before + 2, user="bob")
+    assert events[-1]["reused"] is False
+
+
+# Java partners: Apache Commons Net's FTPSClient. The JDK resumes TLS sessions per host and
+# port, so its data connections (a new port each) never resume the control connection's
+# session: the client the per-user exemption is for.
+JAVA_FTPS = os.path.join(os.path.dirname(__file__), "clients", "JavaFtps.java")
+COMMONS_NET = "/usr/share/java/commons-net.jar"
+
+
+def java_ftps(mode, port, user, password, certs, *commands, cwd):
+    if shutil.which("java") is None or not os.path.exists(COMMONS_NET):
+        pytest.skip("java or libcommons-net-java is not installed (scripts/deps.sh installs them)")
+    return subprocess.run(["java", "-cp", COMMONS_NET, JAVA_FTPS, mode, str(port), user, password,
+                           str(certs.ca), *commands],
+                          capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_java_client_is_refused_data_without_session_reuse(server, tls_certs, area, tmp_path):
+    vpath, disk = area
+    (disk / "keep.txt").write_bytes(b"original\n")
+    (tmp_path / "up.bin").write_bytes(b"from java\n")
+    failed_before = len(server.events("tls_failed", channel="data"))
+    # alice has the default policy: TLS on both channels and session reuse required.
+    proc = java_ftps("explicit", server.port, "alice", ALICE, tls_certs,
+                     f"put up.bin {vpath}/keep.txt", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"put up.bin {vpath}/keep.txt failed: 425" in proc.stderr, proc.stderr
+    assert (disk / "keep.txt").read_bytes() == b"original\n"
+    server.wait_for_event("tls_failed", channel="data", count=failed_before + 1)
+
+
+@pytest.mark.parametrize("mode", ["explicit", "implicit"])
+def test_java_client_works_for_a_user_exempt_from_session_reuse(server, tls_certs, tmp_path, mode):
+    before = len(server.events("tls_session_reuse_exempt", user="bob"))
+    port = server.port if mode == "explicit" else server.implicit_port
+    proc = java_ftps(mode, port, "bob", BOB, tls_certs, "list /", "get /readme.txt got.txt", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "names: " in proc.stdout and "readme.txt" in proc.stdout.split("names: ")[1].splitlines()[0].split(",")
+    assert "ok: get /readme.txt got.txt: 226" in proc.stdout
+    assert (tmp_path / "got.txt").read_bytes() == b"for bob\n"
     events = server.wait_for_event("tls_session_reuse_exempt", count=before + 2, user="bob")
     assert events[-1]["reused"] is False
 
