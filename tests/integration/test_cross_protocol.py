@@ -445,6 +445,8 @@ def test_sighup_with_a_broken_config_changes_nothing(server_factory):
 
 def test_sighup_reports_sections_that_need_a_restart(server_factory):
     server = server_factory.start(sftp=True)
+    ftp_login(server, "alice").quit()
+    server.wait_for_event("login", result="ok", user="alice")  # logged at info before the reload
     config = copy.deepcopy(server.config)
     config["limits"]["max_command_line"] = 512
     config["ftp"]["banner"] = "a new banner"
