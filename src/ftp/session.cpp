@@ -1056,6 +1056,23 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     }
     file = std::move(*opened);
   }
+  if (upload && !open_first && prot_private_) {
+    // A protected upload opens its file only after the data handshake (below). A name whose
+    // folder does not exist is refused now, before 150, as a plain upload's is: after 150 the
+    // client may still be sending, and would see its data connection reset, not the reason.
+    // (Only those answers: the open after the handshake reports anything else.)
+    auto folder = co_await offload([&]() -> Result<void> {
+      auto attributes = fs_->stat(path.parent());
+      if (!attributes) return attributes.error();
+      if (attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_a_directory);
+      return {};
+    });
+    if (!folder && (vfs::is(folder.error(), vfs::Errc::not_found) || vfs::is(folder.error(), vfs::Errc::not_a_directory))) {
+      reset_data();
+      co_await reply(reply_for(folder.error()));
+      co_return;
+    }
+  }
   // Undoes an opened file when the data connection cannot be used.
   auto abandon = [&]() -> awaitable<void> {
     if (!file) co_return;

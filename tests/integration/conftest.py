@@ -530,7 +530,7 @@ class TlsCerts:
         ext = self.dir / f"{stem}.ext"
         if server:
             ext.write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-                           "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+                           "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n")
         else:
             ext.write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
         self._serial += 1

@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import (MIB, PASSWORDS, TIMEOUT, Control, curl,
+from conftest import (MIB, PASSWORDS, TIMEOUT, Control, curl, ipv6_available,
                       make_random_file, parse_epsv, recv_all, run_tool, sha256_bytes,
                       sha256_file, unique_name)
 
@@ -504,21 +504,53 @@ def test_download_waits_for_the_handshake_otherwise(server, tls_certs, case):
 
 
 @pytest.mark.parametrize("cls", [EagerFTP_TLS, ReusingFTP_TLS], ids=["tls-before-150", "tls-after-150"])
-def test_protected_upload_that_cannot_be_created_is_refused_after_150(server, tls_certs, area, cls):
-    """A protected upload opens its file only after the data handshake (after 150), so a name
-    that cannot be created is refused then; the session goes on."""
+def test_protected_upload_into_a_missing_folder_is_refused_before_150(server, tls_certs, area, cls):
+    """A protected upload opens its file only after the data handshake, but a folder that does
+    not exist is refused before 150, as for a plain upload: the client gets the reason, not a
+    reset data connection. The session goes on."""
     vpath, disk = area
     ftp = ftps_login(server.port, tls_certs, cls=cls)
     try:
         with pytest.raises(ftplib.error_perm) as refused:
             stor_bytes(ftp, f"{vpath}/no-such-dir/f.bin", b"data")
-        assert refused.value.args[0][:3] in ("550", "553"), refused.value
+        assert refused.value.args[0][:3] == "550", refused.value
         stor_bytes(ftp, f"{vpath}/ok.bin", b"fine")
         assert retr_bytes(ftp, f"{vpath}/ok.bin") == b"fine"
     finally:
         close_ftp(ftp)
     assert (disk / "ok.bin").read_bytes() == b"fine"
     assert not (disk / "no-such-dir").exists()
+    # The STOR's first reply is the refusal, not 150.
+    with tls_control(server.port, tls_certs, login="alice") as ctl:
+        assert ctl.cmd("PBSZ 0").code == 200 and ctl.cmd("PROT P").code == 200
+        port = parse_epsv(ctl.cmd("EPSV"))
+        with socket.create_connection((HOST, port), timeout=TIMEOUT):
+            r = ctl.cmd(f"STOR {vpath}/no-such-dir/g.bin")
+            assert r.code == 550, r.text
+        assert ctl.cmd("NOOP").code == 200
+
+
+@pytest.mark.parametrize("cls", [EagerFTP_TLS, ReusingFTP_TLS], ids=["tls-before-150", "tls-after-150"])
+def test_protected_upload_that_cannot_be_opened_is_refused_after_150(server, tls_certs, area, cls):
+    """A name that exists as a folder fails only at the open, after the data handshake (after
+    150): the upload is refused then, with the reason on the control connection, and the session
+    goes on. The client may be sending when the data connection closes (so may see it reset, as
+    with vsftpd or ProFTPD when a write fails); the reply still says why."""
+    vpath, disk = area
+    (disk / "folder.bin").mkdir()
+    ftp = ftps_login(server.port, tls_certs, cls=cls)
+    try:
+        with pytest.raises((ftplib.error_perm, OSError)) as refused:
+            stor_bytes(ftp, f"{vpath}/folder.bin", b"data")
+        if not isinstance(refused.value, ftplib.error_perm):
+            with pytest.raises(ftplib.error_perm) as refused:
+                ftp.voidresp()
+        assert refused.value.args[0][:3] == "550", refused.value
+        stor_bytes(ftp, f"{vpath}/ok.bin", b"fine")
+        assert retr_bytes(ftp, f"{vpath}/ok.bin") == b"fine"
+    finally:
+        close_ftp(ftp)
+    assert (disk / "folder.bin").is_dir() and not any((disk / "folder.bin").iterdir())
 
 
 @pytest.mark.parametrize("client", ["ftplib-reusing-alice", "ftplib-stock-bob-exempt", "lftp"])
@@ -687,6 +719,40 @@ def test_user_exempt_from_session_reuse(server, tls_certs):
         close_ftp(ftp)
     events = server.wait_for_event("tls_session_reuse_exempt", count=before + 2, user="bob")
     assert events[-1]["reused"] is False
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+def test_explicit_ftps_over_ipv6(server_factory, tls_certs, tmp_path):
+    """EPSV, the data connection's address check and session binding over ::1, with curl and
+    with ftplib resuming the control connection's session; the certificate names ::1."""
+    srv = server_factory.start(listen=["127.0.0.1:0", "[::1]:0"], tls=tls_certs.server_tls())
+    data = os.urandom(300_000)
+    (tmp_path / "up.bin").write_bytes(data)
+    base = f"ftp://alice:{ALICE}@[::1]:{srv.port6}"
+    r = curl_tls(tls_certs, "--ssl-reqd", "-T", str(tmp_path / "up.bin"), f"{base}/v6.bin")
+    assert r.returncode == 0, r.stderr
+    assert (srv.home() / "v6.bin").read_bytes() == data
+    r = curl_tls(tls_certs, "--ssl-reqd", "-o", str(tmp_path / "down.bin"), f"{base}/v6.bin")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "down.bin").read_bytes() == data
+
+    ftp = EagerFTP_TLS(context=client_context(tls_certs), timeout=TIMEOUT)
+    ftp.connect("::1", srv.port6)
+    try:
+        ftp.auth()
+        ftp.login("alice", ALICE)
+        ftp.prot_p()
+        ftp.voidcmd("NOOP")  # the TLS 1.3 ticket arrives
+        assert retr_bytes(ftp, "/v6.bin") == data
+        stor_bytes(ftp, "/v6-ftplib.bin", data[:1000])
+        ftp.data_session = None  # a full handshake is refused over IPv6 too
+        reply = refused_transfer(ftp, lambda: retr_bytes(ftp, "/v6.bin"))
+        assert reply.startswith("425"), reply
+    finally:
+        close_ftp(ftp)
+    assert (srv.home() / "v6-ftplib.bin").read_bytes() == data[:1000]
+    transfers = srv.events("transfer", result="ok")
+    assert len(transfers) == 4 and all(e["client"] == "::1" for e in transfers), transfers
 
 
 # Java partners: Apache Commons Net's FTPSClient. The JDK resumes TLS sessions per host and
