@@ -996,7 +996,7 @@ Config parse_config(const std::string& text, const std::string& source, const st
   Reader reader(source, base.lexically_normal());
   try {
     Config config = reader.read(root);
-    for (const char* section : {"runtime", "limits", "ftp", "sftp"}) {
+    for (const char* section : restart_section_names) {
       if (root[section]) config.restart_sections[section] = YAML::Dump(root[section]);
     }
     return config;

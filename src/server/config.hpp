@@ -5,6 +5,7 @@
 // SIGHUP (which takes over the users, the anonymous account and the log level).
 #pragma once
 
+#include <array>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -36,10 +37,13 @@ struct Config {
   std::optional<sftp::Settings> sftp;        // absent: no SFTP listener
   std::vector<auth::User> users;
   std::optional<auth::User> anonymous;
-  // The sections a running server cannot take over without a restart (runtime, limits, ftp,
-  // sftp), each as yaml-cpp writes it back, so a reload can tell which of them changed.
+  // The restart_section_names present in the file, each as yaml-cpp writes it back, so a
+  // reload can tell which of them changed.
   std::map<std::string, std::string> restart_sections;
 };
+
+// The sections a running server cannot take over without a restart (SIGHUP takes the rest).
+inline constexpr std::array<const char*, 4> restart_section_names = {"runtime", "limits", "ftp", "sftp"};
 
 // Reads and validates a config file.
 Config load_config(const std::string& path);

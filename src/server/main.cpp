@@ -116,13 +116,14 @@ void reload_config(const std::string& path, const server::Config& running, Realm
     return;
   }
   realm.store(std::make_shared<const auth::Realm>(fresh.users, fresh.anonymous));
+  // A section added, removed or changed counts.
+  const auto text_of = [](const server::Config& config, const char* section) {
+    const auto it = config.restart_sections.find(section);
+    return it == config.restart_sections.end() ? std::optional<std::string>() : it->second;
+  };
   std::string changed;
-  for (const char* section : {"runtime", "limits", "ftp", "sftp"}) {
-    const auto was = running.restart_sections.find(section);
-    const auto now = fresh.restart_sections.find(section);
-    const bool same = was == running.restart_sections.end() ? now == fresh.restart_sections.end()
-                                                             : now != fresh.restart_sections.end() && now->second == was->second;
-    if (!same) changed += (changed.empty() ? "" : ",") + std::string(section);
+  for (const char* section : server::restart_section_names) {
+    if (text_of(running, section) != text_of(fresh, section)) changed += (changed.empty() ? "" : ",") + std::string(section);
   }
   core::log::info("config_reloaded").str("config", path).unum("users", fresh.users.size())
       .flag("anonymous", fresh.anonymous.has_value());
