@@ -35,7 +35,7 @@ void Runtime::wait_signals() {
     for (auto& [n, action] : signal_actions_) {
       if (n != number) continue;
       // On a worker: a reload reads files, and the event loop never waits on disk.
-      asio::post(workers_, action);
+      asio::post(signal_strand_, action);
       handled = true;
     }
     if (handled) {

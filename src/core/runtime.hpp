@@ -24,7 +24,8 @@ class Runtime {
   // Registers what to do when a shutdown signal arrives (stop listeners, end sessions).
   void on_shutdown(std::function<void()> action);
   // Adds a signal that triggers `action` (SIGHUP reload, for example). Every action registered
-  // for the signal runs, each on a worker thread.
+  // for the signal runs on a worker thread; signal actions run one at a time, in the order the
+  // signals came, so two quick SIGHUPs cannot let an older read of a file win over a newer one.
   void on_signal(int signal_number, std::function<void()> action);
 
   // Runs the event loop until shutdown completes. Returns after every thread, network and
@@ -37,6 +38,7 @@ class Runtime {
   unsigned network_threads_;
   asio::io_context io_;
   asio::thread_pool workers_;
+  asio::strand<asio::thread_pool::executor_type> signal_strand_{asio::make_strand(workers_)};
   asio::signal_set signals_;
   std::vector<std::function<void()>> shutdown_actions_;
   std::vector<std::pair<int, std::function<void()>>> signal_actions_;

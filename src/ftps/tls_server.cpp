@@ -556,8 +556,6 @@ class OpenSslTlsServer final : public core::TlsServer {
   }
 
   Result<void> reload() override {
-    // One reload at a time: two quick SIGHUPs must not let an older read of the files win.
-    std::lock_guard reloading(reload_mutex_);
     std::string detail;
     auto ctx = build_context(settings_, detail);
     if (!ctx) {
@@ -599,7 +597,6 @@ class OpenSslTlsServer final : public core::TlsServer {
   const TlsSettings settings_;
   std::mutex mutex_;
   SslCtxPtr ctx_;  // guarded by mutex_: the context for new control connections
-  std::mutex reload_mutex_;  // held through a whole reload
 };
 
 }  // namespace

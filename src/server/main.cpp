@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -105,9 +104,6 @@ using RealmSlot = std::atomic<std::shared_ptr<const auth::Realm>>;
 // sessions already logged in keep the account they logged in with. The other sections take a
 // restart: a change there is logged, not applied. A file that does not load changes nothing.
 void reload_config(const std::string& path, const server::Config& running, RealmSlot& realm) {
-  // One reload at a time: two quick SIGHUPs must not let an older read of the file win.
-  static std::mutex reloading;
-  std::lock_guard lock(reloading);
   server::Config fresh;
   try {
     fresh = load(path);

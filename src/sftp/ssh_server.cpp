@@ -140,8 +140,6 @@ bool Server::prepare(std::string& error) {
 }
 
 bool Server::reload_host_keys(std::string& error) {
-  // One reload at a time: two quick SIGHUPs must not let an older read of the files win.
-  std::lock_guard reloading(reload_mutex_);
   auto keys = load_and_check(settings_, error);
   if (!keys) return false;
   ssh_bind bind = make_bind(settings_, *keys, error);

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,7 +44,7 @@ class Server {
   bool prepare(std::string& error);
   // Reads the host key files again (SIGHUP) for connections that start from now on; connections
   // in flight keep the keys they began with. On failure the old keys stay and `error` says why.
-  // Thread-safe.
+  // Safe beside connections starting on other threads (the swap takes the bind's mutex).
   bool reload_host_keys(std::string& error);
   // Binds every listener; the error says which address failed.
   Result<void> open(std::string& failed_endpoint);
@@ -65,7 +64,6 @@ class Server {
   std::vector<std::unique_ptr<core::Listener>> listeners_;
   core::SessionRegistry<Connection> connections_;
   std::atomic<std::uint64_t> next_id_{1};
-  std::mutex reload_mutex_;
 };
 
 }  // namespace filegate::sftp
