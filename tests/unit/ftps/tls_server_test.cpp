@@ -56,6 +56,20 @@ class TlsServerTest : public ::testing::Test {
     return std::move(*result);
   }
 
+  // A client's control connection on `ctx` (which must outlive it), with the TLS session the
+  // client holds from it (what its data connections offer).
+  struct ControlConnection {
+    std::unique_ptr<Client> client;
+    std::unique_ptr<core::ByteStream> stream;
+    SessionPtr session;
+  };
+  ControlConnection open_control(core::TlsServer& server, const ClientContext& ctx) {
+    ControlConnection c{std::make_unique<Client>(ctx, harness_.port()), nullptr, nullptr};
+    c.stream = control(server, *c.client);
+    if (c.stream) c.session.reset(c.client->session());
+    return c;
+  }
+
   // A data connection offering `session`; returns the server's result.
   StreamResult data(core::TlsServer& server, core::ByteStream& control, const ClientContext& ctx,
                     SSL_SESSION* session, bool require_reuse, std::unique_ptr<Client>* keep = nullptr,
@@ -186,21 +200,18 @@ TEST_F(TlsServerTest, TicketFromAnotherControlConnectionIsRefused) {
   auto server = make(settings());
   ClientContext victim_ctx;
   ClientContext attacker_ctx;
-  Client victim(victim_ctx, harness_.port());
-  auto victim_ctrl = control(*server, victim);
-  ASSERT_TRUE(victim_ctrl);
-  Client attacker(attacker_ctx, harness_.port());
-  auto attacker_ctrl = control(*server, attacker);
-  ASSERT_TRUE(attacker_ctrl);
+  auto victim = open_control(*server, victim_ctx);
+  ASSERT_TRUE(victim.stream);
+  auto attacker = open_control(*server, attacker_ctx);
+  ASSERT_TRUE(attacker.stream);
   // The attacker races to the victim's data port with a valid ticket of its own.
-  SessionPtr attacker_session(attacker.session());
   std::unique_ptr<Client> data_client;
-  auto result = data(*server, *victim_ctrl, attacker_ctx, attacker_session.get(), true, &data_client);
+  auto result = data(*server, *victim.stream, attacker_ctx, attacker.session.get(), true, &data_client);
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error(), make_error_code(TlsErrc::session_not_reused));
   EXPECT_TRUE(data_client->reused());  // TLS-wise it resumed; the binding is what failed
   // The attacker's own ticket still works for the attacker's own data connection.
-  auto own = data(*server, *attacker_ctrl, attacker_ctx, attacker_session.get(), true);
+  auto own = data(*server, *attacker.stream, attacker_ctx, attacker.session.get(), true);
   EXPECT_TRUE(own) << own.error().message();
 }
 
@@ -229,10 +240,9 @@ TEST_F(TlsServerTest, Tls12SessionIdResumptionIsAccepted) {
   }
   // Another TLS 1.2 control connection's session id is refused.
   ClientContext other_ctx(versions(0, TLS1_2_VERSION, true));
-  Client other(other_ctx, harness_.port());
-  auto other_ctrl = control(*server, other);
-  ASSERT_TRUE(other_ctrl);
-  auto refused = data(*server, *other_ctrl, ctx, session.get(), true);
+  auto other = open_control(*server, other_ctx);
+  ASSERT_TRUE(other.stream);
+  auto refused = data(*server, *other.stream, ctx, session.get(), true);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error(), make_error_code(TlsErrc::session_not_reused));
 }
@@ -311,13 +321,10 @@ TEST_F(TlsServerTest, FirstFlightCarriesNothingWithoutOurSession) {
   auto server = make(settings());
   ClientContext ctx;
   ClientContext other_ctx;
-  Client client(ctx, harness_.port());
-  auto ctrl = control(*server, client);
-  ASSERT_TRUE(ctrl);
-  Client other(other_ctx, harness_.port());
-  auto other_ctrl = control(*server, other);
-  ASSERT_TRUE(other_ctrl);
-  SessionPtr other_session(other.session());
+  auto own = open_control(*server, ctx);
+  ASSERT_TRUE(own.stream);
+  auto other = open_control(*server, other_ctx);
+  ASSERT_TRUE(other.stream);
   const std::string head = "secret";
   struct Case {
     const char* name;
@@ -325,12 +332,12 @@ TEST_F(TlsServerTest, FirstFlightCarriesNothingWithoutOurSession) {
     SSL_SESSION* session;
     bool require_reuse;
   };
-  for (const Case& c : {Case{"another control's ticket", other_ctx, other_session.get(), true},
+  for (const Case& c : {Case{"another control's ticket", other_ctx, other.session.get(), true},
                         Case{"full handshake", ctx, nullptr, false}}) {
     SCOPED_TRACE(c.name);
     core::FirstFlight first;
     first.bytes = std::as_bytes(std::span(head));
-    auto accepted = harness_.accept_data(*server, *ctrl, c.require_reuse, &first);
+    auto accepted = harness_.accept_data(*server, *own.stream, c.require_reuse, &first);
     HeldClient data_client(c.ctx, harness_.port(), c.session);
     data_client.step();
     data_client.send_pending();
@@ -344,14 +351,12 @@ TEST_F(TlsServerTest, FirstFlightCarriesNothingWithoutOurSession) {
   }
   // TLS 1.2: resumed, but the handshake is complete before anything could be sent early.
   ClientContext tls12_ctx(versions(0, TLS1_2_VERSION));
-  Client tls12(tls12_ctx, harness_.port());
-  auto tls12_ctrl = control(*server, tls12);
-  ASSERT_TRUE(tls12_ctrl);
-  SessionPtr tls12_session(tls12.session());
+  auto tls12 = open_control(*server, tls12_ctx);
+  ASSERT_TRUE(tls12.stream);
   core::FirstFlight first;
   first.bytes = std::as_bytes(std::span(head));
   std::unique_ptr<Client> data_client;
-  auto result = data(*server, *tls12_ctrl, tls12_ctx, tls12_session.get(), true, &data_client, &first);
+  auto result = data(*server, *tls12.stream, tls12_ctx, tls12.session.get(), true, &data_client, &first);
   ASSERT_TRUE(result) << result.error().message();
   EXPECT_TRUE((*result)->tls()->session_reused);
   EXPECT_EQ(first.sent, 0u);
