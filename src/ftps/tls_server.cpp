@@ -106,18 +106,6 @@ class TlsStream final : public core::ByteStream {
 
   const SslCtxPtr& context() const { return ctx_; }
   const Token& token() const { return token_; }
-  // Seconds since the session this connection uses was first established (resumed sessions
-  // keep their original time).
-  std::int64_t session_age() const {
-    const SSL_SESSION* session = SSL_get0_session(ssl_);
-    return session == nullptr ? 0 : static_cast<std::int64_t>(std::time(nullptr)) - SSL_SESSION_get_time(session);
-  }
-  // Control connections: issue a fresh TLS 1.3 ticket (sent with the next reply), so a client
-  // whose ticket is ageing keeps resuming. Ignored under TLS 1.2.
-  void issue_fresh_ticket() {
-    ERR_clear_error();
-    if (SSL_version(ssl_) == TLS1_3_VERSION && SSL_new_session_ticket(ssl_) != 1) ERR_clear_error();
-  }
   // Ticket issue (the generate callback) and control handshakes: stamps the binding token on
   // the session about to be issued or cached.
   void bind_session();
@@ -126,6 +114,12 @@ class TlsStream final : public core::ByteStream {
   // Once the server's first flight is written: sends `first` when the client resumed our own
   // session under TLS 1.3 (never to a client that did not prove it holds the session secret).
   void send_first_flight(core::FirstFlight& first);
+  // Control connections under TLS 1.3, before each reply: once the newest ticket this
+  // connection issued is half way through the session lifetime, a fresh one goes out with the
+  // reply. A client that keeps its session open (idle, with keep-alive commands, for longer
+  // than the lifetime) then never has only an expired ticket for its next data connection,
+  // the failure ProFTPD shows with FileZilla after the ticket lifetime.
+  void refresh_ticket();
   error_code map_error(int ret, int saved_errno);
   void fill_info();
 
@@ -137,6 +131,7 @@ class TlsStream final : public core::ByteStream {
   Readiness wants_ = Readiness::read;
   bool failed_ = false;  // a fatal TLS error: SSL_shutdown must not be called
   bool protocol_error_ = false;  // the peer broke the TLS protocol: forget the session
+  std::time_t ticket_time_ = 0;  // control connections under TLS 1.3: when the newest ticket went out
   core::TlsInfo info_;
 };
 
@@ -230,10 +225,19 @@ std::size_t TlsStream::read_some(std::span<std::byte> buffer, error_code& ec) {
   return 0;
 }
 
+void TlsStream::refresh_ticket() {
+  const std::time_t now = std::time(nullptr);
+  if ((now - ticket_time_) * 2 < SSL_CTX_get_timeout(ctx_.get())) return;
+  ticket_time_ = now;
+  ERR_clear_error();
+  if (SSL_new_session_ticket(ssl_) != 1) ERR_clear_error();
+}
+
 std::size_t TlsStream::write_some(std::span<const std::byte> buffer, error_code& ec) {
   ec = {};
   wants_ = Readiness::write;
   if (buffer.empty()) return 0;
+  if (ticket_time_ != 0) refresh_ticket();
   ERR_clear_error();
   errno = 0;
   std::size_t n = 0;
@@ -388,7 +392,11 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
     if (result.index() == 1) co_return asio::error::timed_out;
     if (const error_code ec = std::get<0>(result)) co_return ec;
   }
-  if (role_ == Role::control) bind_session();
+  if (role_ == Role::control) {
+    bind_session();
+    // (Its tickets went out as the handshake ended.)
+    if (SSL_version(ssl_) == TLS1_3_VERSION) ticket_time_ = std::time(nullptr);
+  }
   fill_info();
   co_return error_code{};
 }
@@ -541,12 +549,6 @@ class OpenSslTlsServer final : public core::TlsServer {
           .str("client", (*stream)->remote_endpoint().address().to_string())
           .flag("resumed", (*stream)->tls()->session_reused);
       ec = TlsErrc::session_not_reused;
-    }
-    // Long sessions: once the resumed session is half way through its lifetime, the control
-    // connection hands the client a fresh ticket, so its data connections never present an
-    // expired one (the failure ProFTPD shows with FileZilla after the ticket lifetime).
-    if (!ec && (*stream)->tls()->session_reused && (*stream)->session_age() * 2 >= settings_.session_lifetime.count()) {
-      control_tls->issue_fresh_ticket();
     }
     if (ec) {
       (*stream)->close();

@@ -13,6 +13,7 @@ command ("eager"); the tests named *_waits_for_150* use clients that wait for th
 handshake before sending the command (Go's jlaffaye/ftp; curl starts it then too).
 """
 
+import concurrent.futures
 import contextlib
 import ftplib
 import io
@@ -719,6 +720,53 @@ def test_user_exempt_from_session_reuse(server, tls_certs):
         close_ftp(ftp)
     events = server.wait_for_event("tls_session_reuse_exempt", count=before + 2, user="bob")
     assert events[-1]["reused"] is False
+
+
+def test_session_idle_past_the_ticket_lifetime_keeps_transferring(server_factory, tls_certs, tmp_path):
+    """A session that outlives the tickets it got at login, idling with keep-alive commands in
+    between (as FileZilla does), must still transfer afterwards: ProFTPD's FileZilla failure
+    after the ticket lifetime. ftplib (OpenSSL) and lftp (GnuTLS) run side by side against a
+    60 s lifetime (the shortest allowed); each uploads, sends one NOOP at 32 s, and uploads
+    again at 63 s, when the login's tickets have expired."""
+    srv = server_factory.start(tls=tls_certs.server_tls(session_lifetime=60))
+    first, second = os.urandom(200_000), os.urandom(300_001)
+    (tmp_path / "first").write_bytes(first)
+    (tmp_path / "second").write_bytes(second)
+    script = (f"put {tmp_path}/first -o lftp-1.bin; sleep 32; quote NOOP; sleep 31; "
+              f"put {tmp_path}/second -o lftp-2.bin")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        lftp_run = pool.submit(lftp_tls, srv, tls_certs, script, LFTP_EAGER, 150)
+        ftp = ftps_login(srv.port, tls_certs)
+        start = time.monotonic()
+        try:
+            login_session = ftp.sock.session
+            stor_bytes(ftp, "/ftplib-1.bin", first)
+            time.sleep(max(0.0, start + 32 - time.monotonic()))
+            ftp.voidcmd("NOOP")
+            time.sleep(max(0.0, start + 63 - time.monotonic()))
+            stor_bytes(ftp, "/ftplib-2.bin", second)
+            assert retr_bytes(ftp, "/ftplib-2.bin") == second
+            # The login's tickets really have expired: a data connection offering one is refused.
+            ftp.data_session = login_session
+            reply = refused_transfer(ftp, lambda: stor_bytes(ftp, "/ftplib-1.bin", b"overwritten\n"))
+            assert reply.startswith("425"), reply
+        finally:
+            close_ftp(ftp)
+        r = lftp_run.result()
+    assert r.returncode == 0, r.stderr
+    home = srv.home("alice")
+    for name, data in (("ftplib-1.bin", first), ("ftplib-2.bin", second),
+                       ("lftp-1.bin", first), ("lftp-2.bin", second)):
+        assert (home / name).read_bytes() == data, name
+    # Each client's uploads went through at the first attempt, on the control connection it
+    # logged in with (lftp reconnects and retries a failed transfer).
+    events = srv.events("transfer", direction="upload")
+    assert sorted(e["path"] for e in events) == \
+        ["/ftplib-1.bin", "/ftplib-2.bin", "/lftp-1.bin", "/lftp-2.bin"], events
+    assert all(e["result"] == "ok" for e in events), events
+    session = {e["path"]: e["session"] for e in events}
+    assert session["/ftplib-1.bin"] == session["/ftplib-2.bin"], events
+    assert session["/lftp-1.bin"] == session["/lftp-2.bin"], events
 
 
 @pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
