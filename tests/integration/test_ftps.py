@@ -348,6 +348,15 @@ def test_lftp_round_trip_tls13(server, tls_certs, area, workdir, payload_1mib):
     lftp_round_trip(server, tls_certs, area, workdir, payload_1mib, LFTP_EAGER)
 
 
+def test_lftp_active_mode(server, tls_certs, area, workdir, payload_1mib):
+    """(See test_ftplib_active_mode_with_session_reuse.)"""
+    log = workdir / "lftp-debug.log"
+    lftp_round_trip(server, tls_certs, area, workdir, payload_1mib,
+                    f"set ftp:passive-mode false; debug -o {log} 9; ")
+    dialog = log.read_text()
+    assert re.search(r"---> (EPRT|PORT) ", dialog) and not re.search(r"---> (EPSV|PASV)", dialog), dialog
+
+
 # --------------------------------------------------------------------------------------------
 # ftplib
 # --------------------------------------------------------------------------------------------
@@ -371,6 +380,45 @@ def test_ftplib_round_trip_with_session_reuse(server, tls_certs, area):
     finally:
         close_ftp(ftp)
     assert not server.events("tls_failed", channel="data")
+
+
+# Active mode under TLS: the server connects to the client, which is still the TLS client on
+# the data connection (RFC 4217) and must resume the control connection's session. (curl 7.88,
+# Debian 12's, cannot do active FTPS: curl/curl#10666.)
+def test_ftplib_active_mode_with_session_reuse(server, tls_certs, area):
+    vpath, disk = area
+    data = os.urandom(300_001)
+    failed_before = len(server.events("tls_failed", channel="data"))
+    ftp = ftps_login(server.port, tls_certs, cls=ReusingFTP_TLS)
+    ftp.set_pasv(False)
+    try:
+        stor_bytes(ftp, f"{vpath}/a.bin", data)
+        assert sha256_file(disk / "a.bin") == sha256_bytes(data)
+        assert retr_bytes(ftp, f"{vpath}/a.bin") == data
+        assert [name for name, _ in ftp.mlsd(vpath)] == ["a.bin"]
+    finally:
+        close_ftp(ftp)
+    assert len(server.events("tls_failed", channel="data")) == failed_before
+    events = transfers(server, path=f"{vpath}/a.bin")
+    assert [(e["direction"], e["protocol"], e["result"]) for e in events] == \
+        [("upload", "ftps", "ok"), ("download", "ftps", "ok")], events
+
+
+def test_active_data_connection_without_session_reuse_is_refused(server, tls_certs, area):
+    """In active mode the server connects out, so the address check cannot tell who answers:
+    the session check alone keeps another party from taking the file."""
+    vpath, disk = area
+    (disk / "keep.txt").write_bytes(b"original\n")
+    ftp = ftps_login(server.port, tls_certs, cls=ftplib.FTP_TLS)  # stock: full data handshakes
+    ftp.set_pasv(False)
+    try:
+        reply = refused_transfer(ftp, lambda: stor_bytes(ftp, f"{vpath}/keep.txt", b"overwritten\n"))
+        assert reply.startswith("425"), reply
+        reply = refused_transfer(ftp, lambda: retr_bytes(ftp, f"{vpath}/keep.txt"))
+        assert reply.startswith("425"), reply
+    finally:
+        close_ftp(ftp)
+    assert (disk / "keep.txt").read_bytes() == b"original\n"
 
 
 @pytest.mark.parametrize("cls", [EagerFTP_TLS, ReusingFTP_TLS], ids=["tls-before-150", "tls-after-150"])
