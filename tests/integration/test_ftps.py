@@ -382,6 +382,34 @@ def test_ftplib_round_trip_with_session_reuse(server, tls_certs, area):
     assert not server.events("tls_failed", channel="data")
 
 
+def test_protected_uploads_resume(server, tls_certs, area, workdir):
+    """A cut-short upload picked up again over FTPS: REST + STOR and APPE (ftplib), and curl's
+    --continue-at - (SIZE, then APPE). A protected upload opens its file only after the data
+    handshake; the offset must survive that."""
+    vpath, disk = area
+    data = os.urandom(MIB + 7)
+    for name in ("rest.bin", "appe.bin", "curl.bin"):
+        (disk / name).write_bytes(data[:300_000])
+    ftp = ftps_login(server.port, tls_certs)
+    try:
+        ftp.storbinary(f"STOR {vpath}/rest.bin", io.BytesIO(data[300_000:]), rest=300_000)
+        ftp.storbinary(f"APPE {vpath}/appe.bin", io.BytesIO(data[300_000:]))
+        ftp.storbinary(f"APPE {vpath}/new.bin", io.BytesIO(b"created"))
+    finally:
+        close_ftp(ftp)
+    (workdir / "whole").write_bytes(data)
+    r = curl_tls(tls_certs, "--ssl-reqd", "-C", "-", "-T", str(workdir / "whole"), url(server.port, f"{vpath}/curl.bin"))
+    assert r.returncode == 0, r.stderr
+    for name in ("rest.bin", "appe.bin", "curl.bin"):
+        assert sha256_file(disk / name) == sha256_bytes(data), name
+    assert (disk / "new.bin").read_bytes() == b"created"
+    events = [e for e in transfers(server) if e["path"].startswith(vpath)]
+    assert all(e["result"] == "ok" for e in events), events
+    assert {e["path"]: e["offset"] for e in events}[f"{vpath}/rest.bin"] == 300_000, events
+    # curl sent only the missing part.
+    assert {e["path"]: e["bytes"] for e in events}[f"{vpath}/curl.bin"] == len(data) - 300_000, events
+
+
 # Active mode under TLS: the server connects to the client, which is still the TLS client on
 # the data connection (RFC 4217) and must resume the control connection's session. (curl 7.88,
 # Debian 12's, cannot do active FTPS: curl/curl#10666.)
