@@ -442,6 +442,15 @@ awaitable<error_code> wait_ready(core::ByteStream& stream, core::Readiness direc
   co_return std::get<0>(result);
 }
 
+awaitable<TransferResult> end_stream(core::ByteStream& stream, std::chrono::seconds timeout) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(timeout);
+  auto result = co_await (stream.shutdown() || deadline.async_wait(as_tuple_awaitable));
+  if (result.index() == 1) co_return TransferResult::stalled;
+  co_return std::get<0>(result) ? TransferResult::network_error : TransferResult::ok;
+}
+
 Result<FileHead> read_head(vfs::File& file, std::uint64_t offset) {
   FileHead head;
   head.data.resize(FileHead::head_size);

@@ -112,4 +112,8 @@ awaitable<TransferOutcome> send_text(core::ByteStream& stream, std::string_view 
 awaitable<error_code> wait_ready(core::ByteStream& stream, core::Readiness direction,
                                  std::chrono::seconds timeout);
 
+// Ends a sending stream in order (TLS close_notify, then FIN), so the client knows it has
+// everything: ok, network_error, or stalled when a client that does not read let `timeout` pass.
+awaitable<TransferResult> end_stream(core::ByteStream& stream, std::chrono::seconds timeout);
+
 }  // namespace filegate::ftp

@@ -32,6 +32,9 @@ bool is_urgent(std::string_view verb) { return verb == "ABOR" || verb == "STAT" 
 constexpr std::size_t max_queued_commands = 16;
 // Replies a client does not read are buffered up to this much; then the session ends.
 constexpr std::size_t max_pending_output = 256 * 1024;
+// How long the last reply and the end of the connection may take with a client that does not
+// read; then the connection is dropped.
+constexpr std::chrono::seconds farewell_grace{10};
 constexpr std::string_view staging_prefix = ".filegate-upload-";
 
 std::string random_hex(std::size_t bytes) {
@@ -287,8 +290,7 @@ awaitable<void> Session::handle_urgent(const std::string& verb) {
   if (verb == "ABOR") {
     co_await reply(226, "Abort successful.");
   } else {
-    co_await reply(221, "Goodbye.");
-    close();
+    co_await farewell(221, "Goodbye.");
   }
 }
 
@@ -310,8 +312,7 @@ awaitable<void> Session::watchdog() {
           .unum("session", id_)
           .str("client", peer_.address().to_string())
           .str("reason", login_expired ? "login" : "idle");
-      co_await reply(421, "Timeout: closing control connection.");
-      close();
+      co_await farewell(421, "Timeout: closing control connection.");
     }
   }
 }
@@ -421,6 +422,20 @@ awaitable<void> Session::reply(int code, std::string_view text) {
 }
 
 awaitable<void> Session::reply(Reply r) { co_await send(format_reply(r.code, r.text)); }
+
+awaitable<void> Session::farewell(int code, std::string_view text) {
+  using namespace asio::experimental::awaitable_operators;
+  auto last_words = [this, code, text]() -> awaitable<void> {
+    co_await reply(code, text);
+    // Once the reply is out (not still queued behind a writer waiting on the client), TLS ends
+    // with close_notify, so the client can tell the end of the session from a cut connection.
+    if (control_ && !closed_ && !writing_ && output_.empty()) (void)co_await control_->shutdown();
+  };
+  asio::steady_timer grace(executor_);
+  grace.expires_after(farewell_grace);
+  co_await (last_words() || grace.async_wait(as_tuple_awaitable));
+  close();
+}
 
 awaitable<void> Session::reply_multi(int code, std::string_view first,
                                      const std::vector<std::string>& body, std::string_view last) {
@@ -596,10 +611,7 @@ bool Session::certificate_identifies(const auth::User& user) const {
          info->client_common_name == user.certificate->common_name;
 }
 
-awaitable<void> Session::cmd_quit(const std::string&) {
-  co_await reply(221, "Goodbye.");
-  close();
-}
+awaitable<void> Session::cmd_quit(const std::string&) { co_await farewell(221, "Goodbye."); }
 
 awaitable<void> Session::cmd_rein(const std::string&) {
   log_out();
@@ -1129,7 +1141,7 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
                                    : co_await send_file(context_.workers, **stream, *file, head, options, transfer_);
   if (outcome.result == TransferResult::ok && !upload) {
     // An orderly end (FIN; with TLS, close_notify first) tells the client the file is complete.
-    if (auto ec = co_await (*stream)->shutdown(); ec) outcome.result = TransferResult::network_error;
+    outcome.result = co_await end_stream(**stream, options.stall_timeout);
   }
   (*stream)->close();
   // A completed pump closed the file on its worker; only a cut-short transfer still has it open.
@@ -1546,7 +1558,7 @@ awaitable<void> Session::send_listing(std::string text, std::string_view what) {
   }
   auto outcome = co_await send_text(**stream, text, context_.limits.transfer_stall_timeout, transfer_);
   if (outcome.result == TransferResult::ok) {
-    if (auto ec = co_await (*stream)->shutdown(); ec) outcome.result = TransferResult::network_error;
+    outcome.result = co_await end_stream(**stream, context_.limits.transfer_stall_timeout);
   }
   (*stream)->close();
   bytes_out_ += outcome.bytes;

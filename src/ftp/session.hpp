@@ -118,6 +118,9 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> send(std::string text);
   awaitable<void> reply(int code, std::string_view text);
   awaitable<void> reply(Reply r);
+  // The session's last reply (221, 421), then the end of the control connection: TLS
+  // close_notify and FIN, within farewell_grace however slowly the client reads; then close().
+  awaitable<void> farewell(int code, std::string_view text);
   awaitable<void> reply_multi(int code, std::string_view first, const std::vector<std::string>& body,
                               std::string_view last);
 

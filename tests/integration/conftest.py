@@ -521,14 +521,18 @@ class TlsCerts:
                       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         return cert, key
 
-    def issue(self, stem, cn, *, server=False, ca=None):
+    def issue(self, stem, cn, *, server=False, ca=None, intermediate=False):
         """A key and a certificate signed by `ca` (default: the test CA); returns (cert, key).
-        Every certificate gets a fresh serial number."""
+        `intermediate`: a CA certificate (an intermediate when `ca` is not the root). Every
+        certificate gets a fresh serial number."""
         ca_cert, ca_key = ca or (self.ca, self.ca_key)
         cert, key, csr = (self.dir / f"{stem}.pem", self.dir / f"{stem}.key",
                           self.dir / f"{stem}.csr")
         ext = self.dir / f"{stem}.ext"
-        if server:
+        if intermediate:
+            ext.write_text("basicConstraints=critical,CA:TRUE,pathlen:0\n"
+                           "keyUsage=critical,keyCertSign,cRLSign\n")
+        elif server:
             ext.write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
                            "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n")
         else:

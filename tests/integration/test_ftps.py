@@ -1074,14 +1074,31 @@ def test_auth_pbsz_prot_ccc_replies(server, tls_certs):
         assert ctl.cmd("NOOP").code == 200  # still over TLS, still talking
 
 
-def test_quit_ends_tls_with_close_notify(server, tls_certs):
-    with Control(HOST, server.port) as ctl:
-        assert ctl.cmd("AUTH TLS").code == 234
-        ctl.sock = client_context(tls_certs).wrap_socket(
-            ctl.sock, server_hostname=HOST, suppress_ragged_eofs=False)
-        ctl.login()
+def strict_tls_control(port, certs):
+    """AUTH TLS with a client that reports a connection closed without close_notify as an error
+    (SSLEOFError); Python's default context lets that pass as a plain end of stream."""
+    ctx = client_context(certs)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    ctl = Control(HOST, port)
+    assert ctl.cmd("AUTH TLS").code == 234
+    ctl.sock = ctx.wrap_socket(ctl.sock, server_hostname=HOST, suppress_ragged_eofs=False)
+    return ctl
+
+
+@pytest.mark.parametrize("login", [True, False], ids=["logged-in", "before-login"])
+def test_quit_ends_tls_with_close_notify(server, tls_certs, login):
+    with strict_tls_control(server.port, tls_certs) as ctl:
+        if login:
+            ctl.login()
         assert ctl.cmd("QUIT").code == 221
-        # b"" after close_notify; SSLEOFError if TCP was closed without it.
+        assert ctl.sock.recv(1024) == b""  # close_notify, then the end of the stream
+
+
+def test_idle_timeout_ends_tls_with_close_notify(server_factory, tls_certs):
+    srv = server_factory.start(tls=tls_certs.server_tls(), limits={"control_idle_timeout": 1})
+    with strict_tls_control(srv.port, tls_certs) as ctl:
+        ctl.login()
+        assert ctl.reply().code == 421
         assert ctl.sock.recv(1024) == b""
 
 
@@ -1347,6 +1364,31 @@ def test_client_certificate_logs_a_user_in(server_factory, tls_certs):
 # --------------------------------------------------------------------------------------------
 # SIGHUP: certificate reload
 # --------------------------------------------------------------------------------------------
+
+def test_certificate_chain_with_an_intermediate(server_factory, tls_certs, tmp_path):
+    """As with a certificate from a public CA: the certificate file holds the server certificate
+    and the intermediate that signed it, and clients that trust only the root verify the chain
+    (curl and s_client on OpenSSL, lftp on GnuTLS). A file without the intermediate fails them,
+    which shows the server sends what the file holds."""
+    inter = tls_certs.issue(f"inter-{time.monotonic_ns()}", "filegate test intermediate", intermediate=True)
+    leaf, key = tls_certs.issue(f"leaf-{time.monotonic_ns()}", "filegate-test-leaf", server=True, ca=inter)
+    chain = tmp_path / "chain.pem"
+    chain.write_text(leaf.read_text() + inter[0].read_text())
+    srv = server_factory.start(tls={"certificate": str(chain), "private_key": str(key)})
+    (srv.home("alice") / "f.txt").write_bytes(b"through the chain\n")
+    assert server_certificate_der(srv.port, tls_certs) == cert_der(leaf)
+    r = curl_tls(tls_certs, "--ssl-reqd", url(srv.port, "/f.txt"))
+    assert r.returncode == 0 and r.stdout == "through the chain\n", r.stderr
+    code, out = s_client(srv.port, tls_certs)
+    assert code == 0 and served(out), out
+    r = lftp_tls(srv, tls_certs, "cat f.txt")
+    assert r.returncode == 0 and r.stdout == "through the chain\n", r.stderr
+    bare = server_factory.start(tls={"certificate": str(leaf), "private_key": str(key)})
+    r = curl_tls(tls_certs, "--ssl-reqd", url(bare.port, "/f.txt"))
+    assert r.returncode != 0, r.stdout
+    code, out = s_client(bare.port, tls_certs)
+    assert not served(out), out
+
 
 def test_sighup_reloads_the_certificate(server_factory, tls_certs, tmp_path):
     cert, key = tmp_path / "live.pem", tmp_path / "live.key"
