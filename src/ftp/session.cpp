@@ -1139,9 +1139,12 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
   TransferOptions options{ascii_, offset, context_.limits.transfer_stall_timeout};
   TransferOutcome outcome = upload ? co_await receive_file(context_.workers, **stream, file, open_in_pump, options, transfer_)
                                    : co_await send_file(context_.workers, **stream, *file, head, options, transfer_);
-  if (outcome.result == TransferResult::ok && !upload) {
-    // An orderly end (FIN; with TLS, close_notify first) tells the client the file is complete.
-    outcome.result = co_await end_stream(**stream, options.stall_timeout);
+  if (outcome.result == TransferResult::ok) {
+    // An orderly end (FIN; with TLS, close_notify first). A download's tells the client the
+    // file is complete. An upload's answers the client's close_notify (clients that end TLS in
+    // both directions, as ftplib does, wait for it); the file is complete either way.
+    const TransferResult ended = co_await end_stream(**stream, options.stall_timeout);
+    if (!upload) outcome.result = ended;
   }
   (*stream)->close();
   // A completed pump closed the file on its worker; only a cut-short transfer still has it open.

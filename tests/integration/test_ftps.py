@@ -44,7 +44,10 @@ WAIT_FOR_150 = 3.0
 # --------------------------------------------------------------------------------------------
 
 def client_context(certs, cert=None, key=None):
+    """Verifies the test CA. Unlike Python's default, a connection closed without TLS
+    close_notify is an error (SSLEOFError), so the tests see whether the server sent one."""
     ctx = ssl.create_default_context(cafile=str(certs.ca))
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
     if cert:
         ctx.load_cert_chain(str(cert), str(key))
     return ctx
@@ -1075,13 +1078,10 @@ def test_auth_pbsz_prot_ccc_replies(server, tls_certs):
 
 
 def strict_tls_control(port, certs):
-    """AUTH TLS with a client that reports a connection closed without close_notify as an error
-    (SSLEOFError); Python's default context lets that pass as a plain end of stream."""
-    ctx = client_context(certs)
-    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    """AUTH TLS on a raw Control whose reads report an end without close_notify as an error."""
     ctl = Control(HOST, port)
     assert ctl.cmd("AUTH TLS").code == 234
-    ctl.sock = ctx.wrap_socket(ctl.sock, server_hostname=HOST, suppress_ragged_eofs=False)
+    ctl.sock = client_context(certs).wrap_socket(ctl.sock, server_hostname=HOST, suppress_ragged_eofs=False)
     return ctl
 
 
