@@ -521,10 +521,10 @@ class TlsCerts:
                       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         return cert, key
 
-    def issue(self, stem, cn, *, server=False, ca=None, intermediate=False):
+    def issue(self, stem, cn, *, server=False, ca=None, intermediate=False, rsa=False):
         """A key and a certificate signed by `ca` (default: the test CA); returns (cert, key).
-        `intermediate`: a CA certificate (an intermediate when `ca` is not the root). Every
-        certificate gets a fresh serial number."""
+        `intermediate`: a CA certificate (an intermediate when `ca` is not the root). `rsa`: an
+        RSA-2048 key instead of EC P-256. Every certificate gets a fresh serial number."""
         ca_cert, ca_key = ca or (self.ca, self.ca_key)
         cert, key, csr = (self.dir / f"{stem}.pem", self.dir / f"{stem}.key",
                           self.dir / f"{stem}.csr")
@@ -538,7 +538,8 @@ class TlsCerts:
         else:
             ext.write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
         self._serial += 1
-        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        key_type = ["rsa:2048"] if rsa else ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        self._openssl("req", "-new", "-newkey", *key_type,
                       "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}")
         self._openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
                       "-set_serial", str(self._serial), "-days", "3", "-out", str(cert),

@@ -994,6 +994,32 @@ def test_tls11_refused(server, tls_certs, port_kind):
     assert rc != 0 and negotiated(out) is None and not served(out), out
 
 
+def test_default_ciphers_are_ecdhe_with_aead_only(server_factory, tls_certs):
+    """With an RSA certificate, which would allow them, TLS 1.2 key exchange without ECDHE
+    (plain RSA, finite-field DHE) and CBC ciphers are refused by default."""
+    cert, key = tls_certs.issue(f"rsa-{time.monotonic_ns()}", "filegate-test-rsa", server=True, rsa=True)
+    srv = server_factory.start(tls={"certificate": str(cert), "private_key": str(key)})
+    rc, out = s_client(srv.port, tls_certs, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
+    assert negotiated(out) == ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256") and served(out), out
+    for cipher in ("AES128-GCM-SHA256", "DHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA256",
+                   "ECDHE-RSA-AES256-SHA"):
+        rc, out = s_client(srv.port, tls_certs, "-tls1_2", "-cipher", cipher)
+        assert negotiated(out) is None and not served(out), f"{cipher} accepted:\n{out}"
+
+
+def test_configured_cipher_lists(server_factory, tls_certs):
+    srv = server_factory.start(tls=tls_certs.server_tls(
+        ciphersuites="TLS_CHACHA20_POLY1305_SHA256", ciphers="ECDHE-ECDSA-AES256-GCM-SHA384"))
+    rc, out = s_client(srv.port, tls_certs)
+    assert negotiated(out) == ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256") and served(out), out
+    rc, out = s_client(srv.port, tls_certs, "-ciphersuites", "TLS_AES_128_GCM_SHA256")
+    assert negotiated(out) is None and not served(out), out
+    rc, out = s_client(srv.port, tls_certs, "-tls1_2")
+    assert negotiated(out) == ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384") and served(out), out
+    rc, out = s_client(srv.port, tls_certs, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert negotiated(out) is None and not served(out), out
+
+
 def test_tls12_renegotiation_is_refused(server, tls_certs):
     # s_client renegotiates when it reads a line "R" (interactive mode: no -ign_eof).
     cmd = ["openssl", "s_client", "-starttls", "ftp", "-connect", f"{HOST}:{server.port}",
