@@ -432,23 +432,29 @@ awaitable<Result<std::unique_ptr<core::ByteStream>>> DataChannel::establish(
   co_return error_code(asio::error::not_connected);
 }
 
-awaitable<error_code> wait_ready(core::ByteStream& stream, core::Readiness direction,
-                                 std::chrono::seconds timeout) {
+namespace {
+
+// `operation`, cancelled with timed_out once `timeout` has passed.
+awaitable<error_code> within(awaitable<error_code> operation, std::chrono::seconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer deadline(executor);
   deadline.expires_after(timeout);
-  auto result = co_await (stream.wait(direction) || deadline.async_wait(as_tuple_awaitable));
+  auto result = co_await (std::move(operation) || deadline.async_wait(as_tuple_awaitable));
   if (result.index() == 1) co_return error_code(asio::error::timed_out);
   co_return std::get<0>(result);
 }
 
+}  // namespace
+
+awaitable<error_code> wait_ready(core::ByteStream& stream, core::Readiness direction,
+                                 std::chrono::seconds timeout) {
+  co_return co_await within(stream.wait(direction), timeout);
+}
+
 awaitable<TransferResult> end_stream(core::ByteStream& stream, std::chrono::seconds timeout) {
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer deadline(executor);
-  deadline.expires_after(timeout);
-  auto result = co_await (stream.shutdown() || deadline.async_wait(as_tuple_awaitable));
-  if (result.index() == 1) co_return TransferResult::stalled;
-  co_return std::get<0>(result) ? TransferResult::network_error : TransferResult::ok;
+  const error_code ec = co_await within(stream.shutdown(), timeout);
+  if (ec == asio::error::timed_out) co_return TransferResult::stalled;
+  co_return ec ? TransferResult::network_error : TransferResult::ok;
 }
 
 Result<FileHead> read_head(vfs::File& file, std::uint64_t offset) {
