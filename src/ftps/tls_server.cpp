@@ -103,6 +103,9 @@ class TlsStream final : public core::ByteStream {
                                   core::FirstFlight* first = nullptr);
   // After a handshake with require_reuse: did it resume a session bound to our token?
   bool resumed_own_session() const;
+  // A data connection presenting `session`: was it issued on this connection's control
+  // connection (which is alive, since this connection belongs to it)?
+  bool issued_by_own_control(SSL_SESSION* session) const;
 
   const SslCtxPtr& context() const { return ctx_; }
   const Token& token() const { return token_; }
@@ -114,12 +117,15 @@ class TlsStream final : public core::ByteStream {
   // Once the server's first flight is written: sends `first` when the client resumed our own
   // session under TLS 1.3 (never to a client that did not prove it holds the session secret).
   void send_first_flight(core::FirstFlight& first);
-  // Control connections under TLS 1.3, before each reply: once the newest ticket this
-  // connection issued is half way through the session lifetime, a fresh one goes out with the
-  // reply. A client that keeps its session open (idle, with keep-alive commands, for longer
-  // than the lifetime) then never has only an expired ticket for its next data connection,
-  // the failure ProFTPD shows with FileZilla after the ticket lifetime.
-  void refresh_ticket();
+  // Control connections, before each reply: once the session the client holds is half way
+  // through the session lifetime, it is renewed. Under TLS 1.3 a fresh ticket goes out with
+  // the reply. TLS 1.2 has no way to send one; the cached session (for session ids) gets a new
+  // time instead, and data connections may resume an expired TLS 1.2 ticket of their own
+  // control connection (see decrypt_ticket). A client that keeps its session open (idle, with
+  // keep-alive commands, for longer than the lifetime) thus never holds only an expired
+  // session for its next data connection, the failure ProFTPD shows with FileZilla after the
+  // ticket lifetime.
+  void refresh_session();
   error_code map_error(int ret, int saved_errno);
   void fill_info();
 
@@ -131,7 +137,7 @@ class TlsStream final : public core::ByteStream {
   Readiness wants_ = Readiness::read;
   bool failed_ = false;  // a fatal TLS error: SSL_shutdown must not be called
   bool protocol_error_ = false;  // the peer broke the TLS protocol: forget the session
-  std::time_t ticket_time_ = 0;  // control connections under TLS 1.3: when the newest ticket went out
+  std::time_t renewed_ = 0;  // control connections: when the client's session was last renewed
   core::TlsInfo info_;
 };
 
@@ -177,6 +183,11 @@ bool TlsStream::resumed_own_session() const {
   if (SSL_session_reused(ssl_) != 1) return false;
   Token resumed{};
   return session_token(SSL_get0_session(ssl_), resumed) && resumed == token_;
+}
+
+bool TlsStream::issued_by_own_control(SSL_SESSION* session) const {
+  Token issued{};
+  return role_ == Role::data && session_token(session, issued) && issued == token_;
 }
 
 error_code TlsStream::map_error(int ret, int saved_errno) {
@@ -225,19 +236,23 @@ std::size_t TlsStream::read_some(std::span<std::byte> buffer, error_code& ec) {
   return 0;
 }
 
-void TlsStream::refresh_ticket() {
+void TlsStream::refresh_session() {
   const std::time_t now = std::time(nullptr);
-  if ((now - ticket_time_) * 2 < SSL_CTX_get_timeout(ctx_.get())) return;
-  ticket_time_ = now;
+  if ((now - renewed_) * 2 < SSL_CTX_get_timeout(ctx_.get())) return;
+  renewed_ = now;
   ERR_clear_error();
-  if (SSL_new_session_ticket(ssl_) != 1) ERR_clear_error();
+  if (SSL_version(ssl_) == TLS1_3_VERSION) {
+    if (SSL_new_session_ticket(ssl_) != 1) ERR_clear_error();
+  } else if (SSL_SESSION* session = SSL_get0_session(ssl_)) {
+    SSL_SESSION_set_time(session, static_cast<long>(now));  // (OpenSSL re-sorts its cache)
+  }
 }
 
 std::size_t TlsStream::write_some(std::span<const std::byte> buffer, error_code& ec) {
   ec = {};
   wants_ = Readiness::write;
   if (buffer.empty()) return 0;
-  if (ticket_time_ != 0) refresh_ticket();
+  if (renewed_ != 0) refresh_session();
   ERR_clear_error();
   errno = 0;
   std::size_t n = 0;
@@ -394,8 +409,7 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
   }
   if (role_ == Role::control) {
     bind_session();
-    // (Its tickets went out as the handshake ended.)
-    if (SSL_version(ssl_) == TLS1_3_VERSION) ticket_time_ = std::time(nullptr);
+    renewed_ = std::time(nullptr);  // (TLS 1.3 tickets went out as the handshake ended)
   }
   fill_info();
   co_return error_code{};
@@ -409,13 +423,23 @@ int generate_ticket(SSL* ssl, void*) {
   return 1;
 }
 
-SSL_TICKET_RETURN decrypt_ticket(SSL*, SSL_SESSION* session, const unsigned char*, std::size_t,
+SSL_TICKET_RETURN decrypt_ticket(SSL* ssl, SSL_SESSION* session, const unsigned char*, std::size_t,
                                  SSL_TICKET_STATUS status, void*) {
   if ((status == SSL_TICKET_SUCCESS || status == SSL_TICKET_SUCCESS_RENEW) && session != nullptr) {
     // SECURITY: OpenSSL 3.0 resumes a TLS 1.3 ticket however old it is; the session lifetime
     // is enforced here. An expired ticket means a full handshake (and no session reuse).
-    const std::int64_t age = static_cast<std::int64_t>(std::time(nullptr)) - SSL_SESSION_get_time(session);
-    if (age > SSL_SESSION_get_timeout(session)) return SSL_TICKET_RETURN_IGNORE_RENEW;
+    // Under TLS 1.2, which cannot renew a session mid-connection, a data connection may still
+    // resume an expired ticket that its own live control connection was issued: that session
+    // lasts as long as the control connection. It gets a new time, since OpenSSL checks a
+    // TLS 1.2 ticket's age again after this callback.
+    const auto now = std::time(nullptr);
+    if (static_cast<std::int64_t>(now) - SSL_SESSION_get_time(session) > SSL_SESSION_get_timeout(session)) {
+      const auto* stream = static_cast<TlsStream*>(SSL_get_ex_data(ssl, stream_index()));
+      if (SSL_version(ssl) == TLS1_3_VERSION || stream == nullptr || !stream->issued_by_own_control(session)) {
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+      }
+      SSL_SESSION_set_time(session, static_cast<long>(now));
+    }
   }
   switch (status) {
     case SSL_TICKET_SUCCESS: return SSL_TICKET_RETURN_USE;

@@ -802,50 +802,66 @@ def test_user_exempt_from_session_reuse(server, tls_certs):
 
 
 def test_session_idle_past_the_ticket_lifetime_keeps_transferring(server_factory, tls_certs, tmp_path):
-    """A session that outlives the tickets it got at login, idling with keep-alive commands in
+    """A session that outlives the session it got at login, idling with keep-alive commands in
     between (as FileZilla does), must still transfer afterwards: ProFTPD's FileZilla failure
-    after the ticket lifetime. ftplib (OpenSSL) and lftp (GnuTLS) run side by side against a
-    60 s lifetime (the shortest allowed); each uploads, sends one NOOP at 32 s, and uploads
-    again at 63 s, when the login's tickets have expired."""
+    after the ticket lifetime. ftplib (OpenSSL) and lftp (GnuTLS), each over TLS 1.3 and
+    TLS 1.2, run side by side against a 60 s lifetime (the shortest allowed); each uploads,
+    sends one NOOP at 32 s, and uploads again at 63 s, when the login's session has expired."""
     srv = server_factory.start(tls=tls_certs.server_tls(session_lifetime=60))
     first, second = os.urandom(200_000), os.urandom(300_001)
     (tmp_path / "first").write_bytes(first)
     (tmp_path / "second").write_bytes(second)
-    script = (f"put {tmp_path}/first -o lftp-1.bin; sleep 32; quote NOOP; sleep 31; "
-              f"put {tmp_path}/second -o lftp-2.bin")
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        lftp_run = pool.submit(lftp_tls, srv, tls_certs, script, LFTP_EAGER, 150)
-        ftp = ftps_login(srv.port, tls_certs)
+
+    def lftp_session(name, extra=""):
+        script = (f"put {tmp_path}/first -o {name}-1.bin; sleep 32; quote NOOP; sleep 31; "
+                  f"put {tmp_path}/second -o {name}-2.bin")
+        r = lftp_tls(srv, tls_certs, script, LFTP_EAGER + extra, 150)
+        assert r.returncode == 0, f"{name}: {r.stderr}"
+
+    def ftplib_session(name, tls12=False):
+        context = client_context(tls_certs)
+        if tls12:
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+        ftp = ftps_login(srv.port, tls_certs, context=context)
         start = time.monotonic()
         try:
             login_session = ftp.sock.session
-            stor_bytes(ftp, "/ftplib-1.bin", first)
+            stor_bytes(ftp, f"/{name}-1.bin", first)
             time.sleep(max(0.0, start + 32 - time.monotonic()))
             ftp.voidcmd("NOOP")
             time.sleep(max(0.0, start + 63 - time.monotonic()))
-            stor_bytes(ftp, "/ftplib-2.bin", second)
-            assert retr_bytes(ftp, "/ftplib-2.bin") == second
-            # The login's tickets really have expired: a data connection offering one is refused.
-            ftp.data_session = login_session
-            reply = refused_transfer(ftp, lambda: stor_bytes(ftp, "/ftplib-1.bin", b"overwritten\n"))
-            assert reply.startswith("425"), reply
+            stor_bytes(ftp, f"/{name}-2.bin", second)
+            assert retr_bytes(ftp, f"/{name}-2.bin") == second
+            if not tls12:
+                # The login's tickets really have expired: a data connection offering one is
+                # refused. (TLS 1.2 cannot renew a session: its data connections may resume
+                # their control connection's session as long as that connection lives.)
+                ftp.data_session = login_session
+                reply = refused_transfer(ftp, lambda: stor_bytes(ftp, f"/{name}-1.bin", b"overwritten\n"))
+                assert reply.startswith("425"), reply
         finally:
             close_ftp(ftp)
-        r = lftp_run.result()
-    assert r.returncode == 0, r.stderr
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        runs = [pool.submit(ftplib_session, "ftplib13"), pool.submit(ftplib_session, "ftplib12", True),
+                pool.submit(lftp_session, "lftp13"),
+                pool.submit(lftp_session, "lftp12", "set ssl:priority NORMAL:-VERS-TLS1.3; ")]
+        for run in runs:
+            run.result()
+    names = ("ftplib13", "ftplib12", "lftp13", "lftp12")
     home = srv.home("alice")
-    for name, data in (("ftplib-1.bin", first), ("ftplib-2.bin", second),
-                       ("lftp-1.bin", first), ("lftp-2.bin", second)):
-        assert (home / name).read_bytes() == data, name
+    for name in names:
+        assert (home / f"{name}-1.bin").read_bytes() == first, name
+        assert (home / f"{name}-2.bin").read_bytes() == second, name
+    assert len(srv.events("tls", channel="control", version="TLSv1.2")) == 2
     # Each client's uploads went through at the first attempt, on the control connection it
     # logged in with (lftp reconnects and retries a failed transfer).
     events = srv.events("transfer", direction="upload")
-    assert sorted(e["path"] for e in events) == \
-        ["/ftplib-1.bin", "/ftplib-2.bin", "/lftp-1.bin", "/lftp-2.bin"], events
+    assert sorted(e["path"] for e in events) == sorted(f"/{n}-{i}.bin" for n in names for i in (1, 2)), events
     assert all(e["result"] == "ok" for e in events), events
     session = {e["path"]: e["session"] for e in events}
-    assert session["/ftplib-1.bin"] == session["/ftplib-2.bin"], events
-    assert session["/lftp-1.bin"] == session["/lftp-2.bin"], events
+    for name in names:
+        assert session[f"/{name}-1.bin"] == session[f"/{name}-2.bin"], events
 
 
 @pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")

@@ -406,6 +406,36 @@ TEST_F(TlsServerTest, AgeingSessionGetsAFreshTicketOnTheControlConnection) {
   EXPECT_TRUE((*late)->tls()->session_reused);
 }
 
+TEST_F(TlsServerTest, LongTls12SessionKeepsResumingOnItsDataConnections) {
+  // TLS 1.2 cannot hand a client a new session in the middle of a connection. While the
+  // control connection lives, its data connections keep resuming its session past the
+  // lifetime, by ticket and by session id. A new control connection cannot resume the expired
+  // ticket. (A session id stays in the cache as long as its control connection renews it.)
+  auto s = settings();
+  s.session_lifetime = std::chrono::seconds(4);
+  auto server = make(s);
+  for (const bool session_ids : {false, true}) {
+    SCOPED_TRACE(session_ids ? "session ids" : "tickets");
+    ClientContext ctx(versions(0, TLS1_2_VERSION, session_ids));
+    Client client(ctx, harness_.port());
+    auto ctrl = control(*server, client);
+    ASSERT_TRUE(ctrl);
+    SessionPtr session(client.session());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    EXPECT_FALSE(harness_.write(*ctrl, "200"));  // a keep-alive's reply
+    EXPECT_EQ(client.read(3), "200");
+    std::this_thread::sleep_for(std::chrono::milliseconds(3100));  // the lifetime has passed
+    auto late = data(*server, *ctrl, ctx, session.get(), true);
+    ASSERT_TRUE(late) << late.error().message();
+    EXPECT_TRUE((*late)->tls()->session_reused);
+    if (session_ids) continue;
+    Client newcomer(ctx, harness_.port(), session.get());
+    auto other = control(*server, newcomer);
+    ASSERT_TRUE(other);
+    EXPECT_FALSE(other->tls()->session_reused);
+  }
+}
+
 TEST_F(TlsServerTest, ResumedControlConnectionKeepsWorkingDataConnections) {
   // A client reconnecting its control connection with a session from the previous one: the
   // new control connection's data connections must still resume (both TLS 1.3 and 1.2).
