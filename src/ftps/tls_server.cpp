@@ -180,9 +180,7 @@ void TlsStream::bind_session() {
 }
 
 bool TlsStream::resumed_own_session() const {
-  if (SSL_session_reused(ssl_) != 1) return false;
-  Token resumed{};
-  return session_token(SSL_get0_session(ssl_), resumed) && resumed == token_;
+  return SSL_session_reused(ssl_) == 1 && issued_by_own_control(SSL_get0_session(ssl_));
 }
 
 bool TlsStream::issued_by_own_control(SSL_SESSION* session) const {
