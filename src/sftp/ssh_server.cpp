@@ -139,11 +139,14 @@ bool Server::prepare(std::string& error) {
   return true;
 }
 
-bool Server::reload_host_keys(std::string& error) {
+bool Server::reload_host_keys() {
+  std::string error;
   auto keys = load_and_check(settings_, error);
-  if (!keys) return false;
-  ssh_bind bind = make_bind(settings_, *keys, error);
-  if (bind == nullptr) return false;
+  ssh_bind bind = keys ? make_bind(settings_, *keys, error) : nullptr;
+  if (bind == nullptr) {
+    log::error("host_keys_reload_failed").str("protocol", "sftp").str("error", error);
+    return false;
+  }
   {
     // Connections copy the keys out of the bind when they start (ssh_bind_accept_fd), so the
     // old bind is no longer needed once the new one is in place.
@@ -151,6 +154,7 @@ bool Server::reload_host_keys(std::string& error) {
     std::swap(bind, context_->bind);
   }
   ssh_bind_free(bind);
+  log::info("host_keys_reloaded").str("protocol", "sftp");
   return true;
 }
 

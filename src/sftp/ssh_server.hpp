@@ -43,9 +43,10 @@ class Server {
   // Loads the host keys and configures libssh; on failure `error` names the file or setting.
   bool prepare(std::string& error);
   // Reads the host key files again (SIGHUP) for connections that start from now on; connections
-  // in flight keep the keys they began with. On failure the old keys stay and `error` says why.
+  // in flight keep the keys they began with. On failure the old keys stay. Logs the outcome
+  // (host_keys_reloaded, or host_keys_reload_failed saying why), as the FTPS reload does.
   // Safe beside connections starting on other threads (the swap takes the bind's mutex).
-  bool reload_host_keys(std::string& error);
+  bool reload_host_keys();
   // Binds every listener; the error says which address failed.
   Result<void> open(std::string& failed_endpoint);
   void start();
