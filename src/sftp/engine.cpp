@@ -858,10 +858,11 @@ bool handle_copy_data(Request& r) {
     if (overlap) return send_status(r, Status::failure, "Source and destination overlap"), true;
   }
   Progress progress = r.resume ? std::move(*r.resume) : Progress{};
-  std::uint64_t written = progress.done;
   auto copied = read_range(r, *source->file, *read_offset, *read_length, progress.done,
                            [&](std::span<const std::byte> data) {
-                             return write_all(*target->file, data, *write_offset, written);
+                             // (progress.done counts this chunk once it is written)
+                             std::uint64_t at = *write_offset + progress.done;
+                             return vfs::write_all(*target->file, data, at);
                            });
   if (copied && *copied == RangeRead::paused) {
     r.state.unfinished = std::move(progress);
