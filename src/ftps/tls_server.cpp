@@ -266,24 +266,28 @@ awaitable<error_code> TlsStream::shutdown() {
   // close_notify and the FIN leave together (shutdown() pushes out what the cork holds).
   plain_->cork(true);
   // Send our close_notify once; waiting for the peer's is not needed (RFC 4217 clients often
-  // just close), and the caller's deadline bounds the write wait.
-  while (!failed_ && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
-    ERR_clear_error();
-    errno = 0;
-    const int ret = SSL_shutdown(ssl_);
-    const int saved_errno = errno;
-    if (ret >= 0) break;
-    const int err = SSL_get_error(ssl_, ret);
-    if (err == SSL_ERROR_WANT_WRITE) {
-      const error_code ec = co_await plain_->wait(Readiness::write);
-      if (ec) co_return ec;
-      continue;
+  // just close), and the caller's deadline bounds the write wait. SSL_shutdown marks
+  // close_notify as sent before it is written: after WANT_WRITE (a client that is not reading
+  // yet), calling it again is what writes the alert that is still pending.
+  if (!failed_ && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
+    for (;;) {
+      ERR_clear_error();
+      errno = 0;
+      const int ret = SSL_shutdown(ssl_);
+      const int saved_errno = errno;
+      if (ret >= 0) break;
+      const int err = SSL_get_error(ssl_, ret);
+      if (err == SSL_ERROR_WANT_WRITE) {
+        const error_code ec = co_await plain_->wait(Readiness::write);
+        if (ec) co_return ec;
+        continue;
+      }
+      if (err != SSL_ERROR_WANT_READ) {
+        result = map_error(ret, saved_errno);
+      }
+      ERR_clear_error();
+      break;
     }
-    if (err != SSL_ERROR_WANT_READ) {
-      result = map_error(ret, saved_errno);
-    }
-    ERR_clear_error();
-    break;
   }
   const error_code ec = co_await plain_->shutdown();
   co_return result ? result : ec;

@@ -5,7 +5,9 @@
 #include <thread>
 
 #include <fstream>
+#include <vector>
 
+#include "ftp/data_channel.hpp"
 #include "tls_test_util.hpp"
 
 namespace filegate::ftps {
@@ -151,6 +153,66 @@ TEST_F(TlsServerTest, TcpCloseWithoutCloseNotifyIsTruncated) {
   auto [got, ec] = harness_.read(*stream, 1000);
   EXPECT_EQ(got, "partial upload");
   EXPECT_EQ(ec, make_error_code(TlsErrc::truncated)) << ec.message();
+}
+
+// Fills the socket under a TLS stream until the kernel takes no more, with bytes outside TLS,
+// so no record is left half written. Returns how many were sent.
+std::size_t fill_send_path(core::ByteStream& stream) {
+  const std::string junk(64 * 1024, 'x');
+  std::size_t sent = 0;
+  for (int quiet_rounds = 0; quiet_rounds < 3;) {
+    const ssize_t n = ::send(stream.native_handle(), junk.data(), junk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      quiet_rounds = 0;
+    } else {
+      // Full. Look again after a pause, in case the kernel was still moving data along.
+      ++quiet_rounds;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return sent;
+}
+
+// A download's or listing's orderly end (close_notify, FIN) to a client that has stopped reading
+// gives up after the stall timeout, instead of holding the transfer forever.
+TEST_F(TlsServerTest, DataEndToAClientThatStopsReadingIsStalled) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto stream = control(*server, client);
+  ASSERT_TRUE(stream);
+  ASSERT_GT(fill_send_path(*stream), 0u);
+
+  const auto begin = std::chrono::steady_clock::now();
+  auto ended = asio::co_spawn(harness_.io(), ftp::end_stream(*stream, std::chrono::seconds(1)), asio::use_future);
+  ASSERT_EQ(ended.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "the end was not bounded";
+  EXPECT_EQ(ended.get(), ftp::TransferResult::stalled);
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, std::chrono::milliseconds(950));
+}
+
+TEST_F(TlsServerTest, DataEndToASlowClientWithinTheStallTimeoutIsOrderly) {
+  auto server = make(settings());
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto stream = control(*server, client);
+  ASSERT_TRUE(stream);
+  const std::size_t junk = fill_send_path(*stream);
+  ASSERT_GT(junk, 0u);
+
+  auto ended = asio::co_spawn(harness_.io(), ftp::end_stream(*stream, std::chrono::seconds(10)), asio::use_future);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(ended.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "ended while the path was full";
+  // The client catches up: it takes the bytes sent outside TLS, then finds close_notify.
+  std::vector<char> sink(64 * 1024);
+  for (std::size_t drained = 0; drained < junk;) {
+    const ssize_t n = ::recv(SSL_get_fd(client.ssl()), sink.data(), std::min(sink.size(), junk - drained), 0);
+    ASSERT_GT(n, 0);
+    drained += static_cast<std::size_t>(n);
+  }
+  EXPECT_EQ(client.read_error(), SSL_ERROR_ZERO_RETURN) << ERR_error_string(ERR_peek_error(), nullptr);
+  ASSERT_EQ(ended.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(ended.get(), ftp::TransferResult::ok);
 }
 
 TEST_F(TlsServerTest, HandshakeTimesOut) {
