@@ -468,6 +468,34 @@ TEST_F(TlsServerTest, AgeingSessionGetsAFreshTicketOnTheControlConnection) {
   EXPECT_TRUE((*late)->tls()->session_reused);
 }
 
+TEST_F(TlsServerTest, SessionAgesWhileAReplyWaitsForASlowClient) {
+  // The renewal falls due while a long reply (a big STAT listing) is half written to a client
+  // that is not reading: the reply still arrives intact, and the fresh ticket follows it.
+  auto s = settings();
+  s.session_lifetime = std::chrono::seconds(4);
+  auto server = make(s);
+  ClientContext ctx;
+  Client client(ctx, harness_.port());
+  auto ctrl = control(*server, client);
+  ASSERT_TRUE(ctrl);
+  SessionPtr first(client.session());
+  std::string big(16 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + (i >> 11));
+  std::string received;
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // half the lifetime
+    received = client.read(big.size());
+  });
+  EXPECT_FALSE(harness_.write(*ctrl, big));
+  reader.join();
+  EXPECT_EQ(received.size(), big.size());
+  EXPECT_TRUE(received == big) << "the reply was corrupted";
+  EXPECT_FALSE(harness_.write(*ctrl, "200"));
+  EXPECT_EQ(client.read(3), "200");
+  SessionPtr fresh(client.session());
+  EXPECT_TRUE(ticket_of(fresh.get()) != ticket_of(first.get())) << "no fresh ticket at half the lifetime";
+}
+
 TEST_F(TlsServerTest, LongTls12SessionKeepsResumingOnItsDataConnections) {
   // TLS 1.2 cannot hand a client a new session in the middle of a connection. While the
   // control connection lives, its data connections keep resuming its session past the
