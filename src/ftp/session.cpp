@@ -30,7 +30,7 @@ bool is_urgent(std::string_view verb) { return verb == "ABOR" || verb == "STAT" 
 // How many received commands may wait while one executes; past that the reader stops
 // reading (backpressure) until the queue drains.
 constexpr std::size_t max_queued_commands = 16;
-// Replies a client does not read are buffered up to this much; then the session ends.
+// Replies a client has not read are buffered up to this much; a further reply ends the session.
 constexpr std::size_t max_pending_output = 256 * 1024;
 // How long the last reply and the end of the connection may take with a client that does not
 // read; then the connection is dropped.
@@ -393,12 +393,14 @@ awaitable<void> Session::execute(QueuedLine line) {
 
 awaitable<void> Session::send(std::string text) {
   if (closed_ || !control_) co_return;
-  output_ += text;
+  // The bound is on replies the client has left unread, not on one reply: a STAT listing of a
+  // big directory is longer than the bound and must still arrive whole.
   if (output_.size() > max_pending_output) {
     log::warn("session_output_overflow").unum("session", id_).str("client", peer_.address().to_string());
     close();
     co_return;
   }
+  output_ += text;
   // One writer at a time; a second caller's text is already queued behind the first's.
   if (writing_) co_return;
   writing_ = true;

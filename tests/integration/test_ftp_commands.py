@@ -279,6 +279,21 @@ def test_stat_of_a_directory_lists_it(ctl, area):
     assert re.search(r"^\s*-[-rwxsStT]{9}\s+\d+\s+\S+\s+\S+\s+5\s", line), line
 
 
+def test_stat_of_a_big_directory_lists_every_entry(ctl, area):
+    """A listing on the control connection may be far longer than the backlog of unread replies
+    the server keeps for a client that does not read: the whole reply arrives, the session goes
+    on."""
+    vpath, disk = area
+    names = {f"entry-{i:05d}-with-a-longer-name.txt" for i in range(6000)}
+    for name in names:
+        (disk / name).touch()
+    r = ctl.cmd(f"STAT {vpath}")
+    assert r.code == 213, r.text[:300]
+    assert {l.split()[-1] for l in r.lines[1:-1]} == names
+    assert len(r.text) > 256 * 1024
+    assert ctl.cmd("NOOP").code == 200
+
+
 def test_stat_of_a_missing_path_is_an_error(ctl):
     assert ctl.cmd("STAT /no-such-dir-here").code in (450, 550)
 
