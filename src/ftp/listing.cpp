@@ -99,7 +99,7 @@ std::string mlsx_line(const vfs::DirectoryEntry& entry, auth::PermissionSet p, c
     out += ';';
   }
   out += ' ';
-  out += entry.name;
+  out += vfs::display_name(entry.name);
   return out;
 }
 

@@ -25,7 +25,8 @@ struct FactSet {
 using vfs::list_line;
 
 // One MLSD/MLST fact line without the leading space: "type=file;size=5;...; name".
-// `permissions` are the user's effective letters at that path, for the perm fact.
+// `permissions` are the user's effective letters at that path, for the perm fact. The name is
+// shown with vfs::display_name.
 std::string mlsx_line(const vfs::DirectoryEntry& entry, auth::PermissionSet permissions,
                       const FactSet& facts);
 

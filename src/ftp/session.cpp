@@ -1530,7 +1530,7 @@ Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool
   std::string out;
   for (auto& entry : entries) {
     if (names_only) {
-      out += entry.name;
+      out += vfs::display_name(entry.name);
     } else if (machine) {
       auto child = path.child(entry.name);
       if (entry.attributes.type == vfs::FileType::symlink && child) {

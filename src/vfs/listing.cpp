@@ -62,12 +62,21 @@ std::string list_line(const DirectoryEntry& entry, TimePoint now) {
   line += head;
   line += when;
   line += ' ';
-  line += entry.name;
+  line += display_name(entry.name);
   if (a.type == FileType::symlink && !entry.link_target.empty()) {
     line += " -> ";
-    line += entry.link_target;
+    line += display_name(entry.link_target);
   }
   return line;
+}
+
+std::string display_name(std::string_view name) {
+  std::string shown(name);
+  for (char& c : shown) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) c = '?';
+  }
+  return shown;
 }
 
 }  // namespace filegate::vfs

@@ -115,6 +115,31 @@ def test_directories_renames_and_deletes_are_seen_by_the_other(server, clients):
     assert not {by_ftp, by_sftp} & {os.path.basename(n) for n in ftp.nlst("/")}
 
 
+def test_names_with_line_breaks_made_over_sftp_cannot_forge_ftp_listings(server, clients):
+    """SFTP frames names by length, so a partner can upload a name holding CR LF. FTP listings
+    are lines: there its control characters show as '?', so the name is one entry, and in a
+    STAT reply it cannot end the reply early."""
+    ftp, sftp = clients["alice"]
+    folder = unique_name("forge")
+    sftp.mkdir(f"/{folder}")
+    hostile = "x\r\n213 End of status.\r\n-rw-r--r--   1 ftp ftp 9 Jan  1  2020 forged\x1b[2J"
+    sftp_upload(sftp, f"/{folder}/{hostile}", b"payload")
+    assert sftp.listdir(f"/{folder}") == [hostile]
+    shown = "x??213 End of status.??-rw-r--r--   1 ftp ftp 9 Jan  1  2020 forged?[2J"
+
+    assert [os.path.basename(n) for n in ftp.nlst(f"/{folder}")] == [shown]
+    lines = []
+    ftp.retrlines(f"LIST /{folder}", lines.append)
+    assert len(lines) == 1 and lines[0].endswith(" " + shown), lines
+    assert [name for name, _facts in ftp.mlsd(f"/{folder}")] == [shown]
+    status = ftp.sendcmd(f"STAT /{folder}").split("\n")
+    assert len(status) == 3 and status[1].endswith(" " + shown) and status[2].startswith("213 End"), status
+    assert ftp.sendcmd("NOOP").startswith("200")  # replies and commands are still in step
+
+    sftp.remove(f"/{folder}/{hostile}")
+    sftp.rmdir(f"/{folder}")
+
+
 def test_timestamps_and_modes_agree(server, clients):
     ftp, sftp = clients["alice"]
     name = unique_name("meta")

@@ -67,6 +67,20 @@ TEST(ListLine, SymlinkShowsTarget) {
   EXPECT_EQ(list_line(file, now).find("->"), std::string::npos);
 }
 
+TEST(ListLine, ControlCharactersInNamesAreShownAsQuestionMarks) {
+  // A name holding CRLF would otherwise end the line early and forge an entry of its own.
+  auto e = entry("a\r\n-rw-r--r-- 1 ftp ftp 1 Jan  1  2020 forged\x1b[2J\x7f", vfs::FileType::symlink, 0777,
+                 5, at(2023y / November / 30, 1h, 2min));
+  e.link_target = "t\n\tx";
+  const std::string line = list_line(e, now);
+  EXPECT_EQ(line,
+            "lrwxrwxrwx   1 ftp      ftp                 5 Nov 30 01:02 a?" "?-rw-r--r-- 1 ftp ftp 1 Jan  1  2020 "
+            "forged?[2J? -> t??x");
+  // Everything else, UTF-8 included, is shown as it is.
+  EXPECT_EQ(vfs::display_name("r\xc3\xa9sum\xc3\xa9 ~!\"*.txt"), "r\xc3\xa9sum\xc3\xa9 ~!\"*.txt");
+  EXPECT_EQ(vfs::display_name(std::string("a\0b", 3)), "a?b");
+}
+
 TEST(ListLine, OtherTypes) {
   const auto e = entry("fifo", vfs::FileType::other, 0600, 0, at(2023y / November / 30));
   EXPECT_EQ(list_line(e, now).substr(0, 10), "?rw-------");
@@ -172,6 +186,12 @@ TEST(MlsxLine, FileWithAllFacts) {
   e.attributes.inode = 0x1a2b;
   EXPECT_EQ(mlsx_line(e, PermissionSet::all(), FactSet{}),
             "type=file;size=5;modify=20231121064007;perm=adfrw;unique=803g1a2b;UNIX.mode=0640; data.bin");
+}
+
+TEST(MlsxLine, ControlCharactersInNamesAreShownAsQuestionMarks) {
+  auto e = entry("x\r\ntype=file;size=1; forged", vfs::FileType::regular, 0644, 1, at(2023y / November / 21));
+  FactSet facts = FactSet::parse("type;");
+  EXPECT_EQ(mlsx_line(e, PermissionSet::all(), facts), "type=file; x??type=file;size=1; forged");
 }
 
 TEST(MlsxLine, DirectoryHasNoSizeAndDirectoryPermLetters) {
