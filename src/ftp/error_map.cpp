@@ -20,6 +20,7 @@ Reply reply_for(const error_code& ec) {
       {Errc::permission_denied, 550, "Permission denied."},
       {Errc::no_space, 452, "Insufficient storage space."},
       {Errc::quota_exceeded, 552, "Quota exceeded."},
+      {Errc::file_too_large, 552, "File too large."},
       {Errc::io_error, 451, "Local error in processing."},
       {Errc::invalid_name, 553, "File name not allowed."},
       {Errc::name_too_long, 553, "File name too long."},

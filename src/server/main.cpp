@@ -164,6 +164,9 @@ int command_run(int argc, char** argv) {
   // A client that vanishes mid-download must cost only its own transfer: sendfile() and
   // write() on its socket then fail with EPIPE instead of killing the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // An upload past the file size limit (RLIMIT_FSIZE: `ulimit -f`, systemd's LimitFSIZE=) must
+  // fail that upload with EFBIG, not kill the server and everyone's sessions with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   // One event-loop thread by default: disk work and password hashing run on the worker pool, so

@@ -23,6 +23,7 @@ StatusReply status_for(const error_code& ec) {
       {Errc::permission_denied, Status::permission_denied, "Permission denied"},
       {Errc::no_space, Status::failure, "No space left on device"},
       {Errc::quota_exceeded, Status::failure, "Quota exceeded"},
+      {Errc::file_too_large, Status::failure, "File too large"},
       {Errc::io_error, Status::failure, "Input/output error"},
       {Errc::invalid_name, Status::bad_message, "Invalid file name"},
       {Errc::name_too_long, Status::bad_message, "File name too long"},

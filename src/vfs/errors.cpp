@@ -24,6 +24,7 @@ class Category final : public boost::system::error_category {
       case Errc::permission_denied: return "permission denied";
       case Errc::no_space: return "no space left on device";
       case Errc::quota_exceeded: return "quota exceeded";
+      case Errc::file_too_large: return "file too large";
       case Errc::io_error: return "input/output error";
       case Errc::invalid_name: return "invalid file name";
       case Errc::name_too_long: return "file name too long";
@@ -61,6 +62,7 @@ error_code from_errno(int err) {
     case EPERM: return Errc::permission_denied;
     case ENOSPC: return Errc::no_space;
     case EDQUOT: return Errc::quota_exceeded;
+    case EFBIG: return Errc::file_too_large;
     case ENAMETOOLONG: return Errc::name_too_long;
     case ELOOP: return Errc::too_many_links;
     case EXDEV: return Errc::cross_device;

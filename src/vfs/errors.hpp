@@ -17,6 +17,7 @@ enum class Errc {
   permission_denied,  // refused by the realm's permission rules or by the backend
   no_space,
   quota_exceeded,
+  file_too_large,     // past the largest file the system or the process limit (RLIMIT_FSIZE) allows
   io_error,
   invalid_name,       // NUL bytes, over-long names, names the backend cannot store
   name_too_long,

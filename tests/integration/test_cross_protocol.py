@@ -6,6 +6,7 @@ import errno
 import ftplib
 import io
 import os
+import resource
 import signal
 import subprocess
 
@@ -535,3 +536,35 @@ def test_sftp_client_killed_mid_upload_while_ftp_downloads(server, clients, work
     assert sftp_download(sftp, "/killed.bin") == b"replaced"
     ftp.delete("/killed.bin")
     ftp.delete("/steady.bin")
+
+
+def test_upload_past_the_file_size_limit_fails_only_that_upload(server_factory):
+    """Under a file size limit (`ulimit -f`, systemd's LimitFSIZE=) an upload that passes it
+    fails with a clear error over FTP and SFTP. It does not kill the server (SIGXFSZ) and with
+    it everyone's sessions."""
+    srv = server_factory.start(sftp=True)
+    resource.prlimit(srv.proc.pid, resource.RLIMIT_FSIZE, (MIB, MIB))
+    bystander = ftp_login(srv, "bob")
+    ftp = ftp_login(srv, "alice")
+    ftp.voidcmd("TYPE I")
+    with pytest.raises(ftplib.error_perm, match="^552 File too large"):
+        try:
+            ftp.storbinary("STOR big.bin", io.BytesIO(os.urandom(3 * MIB)))
+        except OSError:  # the server closed the data connection while the client still sent
+            ftp.getresp()
+    event = srv.wait_for_event("transfer", path="/big.bin")[0]
+    assert event["result"] == "failed", event
+    ftp.storbinary("STOR small.bin", io.BytesIO(b"fits"))  # the session goes on
+
+    sftp = sftp_client(srv, "alice", key="alice")
+    try:
+        with pytest.raises(IOError, match="File too large"):
+            with sftp.open("/big-sftp.bin", "wb") as f:
+                f.write(os.urandom(3 * MIB))
+        assert sftp.stat("/small.bin").st_size == 4
+    finally:
+        close_sftp(sftp)
+    assert bystander.sendcmd("NOOP").startswith("200")
+    assert srv.alive()
+    for client in (ftp, bystander):
+        client.quit()

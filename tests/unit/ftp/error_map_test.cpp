@@ -23,10 +23,11 @@ struct Expected {
 constexpr Expected table[] = {
     {Errc::not_found, 550},         {Errc::exists, 550},          {Errc::not_a_directory, 550},
     {Errc::is_a_directory, 550},    {Errc::not_empty, 550},       {Errc::permission_denied, 550},
-    {Errc::no_space, 452},          {Errc::quota_exceeded, 552},  {Errc::io_error, 451},
-    {Errc::invalid_name, 553},      {Errc::name_too_long, 553},   {Errc::too_many_links, 550},
-    {Errc::not_supported, 504},     {Errc::bad_handle, 451},      {Errc::busy, 450},
-    {Errc::read_only, 550},         {Errc::cross_device, 550},    {Errc::invalid_argument, 501},
+    {Errc::no_space, 452},          {Errc::quota_exceeded, 552},  {Errc::file_too_large, 552},
+    {Errc::io_error, 451},          {Errc::invalid_name, 553},    {Errc::name_too_long, 553},
+    {Errc::too_many_links, 550},    {Errc::not_supported, 504},   {Errc::bad_handle, 451},
+    {Errc::busy, 450},              {Errc::read_only, 550},       {Errc::cross_device, 550},
+    {Errc::invalid_argument, 501},
 };
 
 TEST(ReplyFor, EveryVfsErrorHasItsIntendedCode) {

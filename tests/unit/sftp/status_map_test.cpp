@@ -27,6 +27,7 @@ constexpr Row rows[] = {
     {Errc::permission_denied, Status::permission_denied},
     {Errc::no_space, Status::failure},
     {Errc::quota_exceeded, Status::failure},
+    {Errc::file_too_large, Status::failure},
     {Errc::io_error, Status::failure},
     {Errc::invalid_name, Status::bad_message},
     {Errc::name_too_long, Status::bad_message},

@@ -41,6 +41,7 @@ TEST(VfsErrors, FromErrno) {
       {ENOTEMPTY, Errc::not_empty},       {EACCES, Errc::permission_denied},
       {EPERM, Errc::permission_denied},   {ENOSPC, Errc::no_space},
       {EDQUOT, Errc::quota_exceeded},     {ENAMETOOLONG, Errc::name_too_long},
+      {EFBIG, Errc::file_too_large},
       {ELOOP, Errc::too_many_links},      {EXDEV, Errc::cross_device},
       {EBUSY, Errc::busy},                {EROFS, Errc::read_only},
       {EINVAL, Errc::invalid_argument},   {EBADF, Errc::bad_handle},
