@@ -1460,9 +1460,14 @@ awaitable<void> Session::cmd_auth(const std::string& arg) {
   prot_private_ = false;
 }
 
-awaitable<void> Session::cmd_pbsz(const std::string&) {
+awaitable<void> Session::cmd_pbsz(const std::string& arg) {
   if (!control_->secure()) {
     co_await reply(503, "PBSZ needs AUTH TLS first.");
+    co_return;
+  }
+  // RFC 2228: a decimal buffer size. TLS needs none (RFC 4217), so any size is answered with 0.
+  if (arg.find_first_not_of("0123456789") != std::string::npos) {
+    co_await reply(501, "PBSZ takes a decimal buffer size.");
     co_return;
   }
   pbsz_ = true;

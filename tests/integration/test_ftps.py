@@ -1105,6 +1105,9 @@ def test_auth_pbsz_prot_ccc_replies(server, tls_certs):
         starttls(ctl, client_context(tls_certs))
         assert ctl.cmd("AUTH TLS").code == 503, "AUTH again"
         assert ctl.cmd("PROT P").code == 503, "PROT before PBSZ"
+        assert ctl.cmd("PBSZ x").code == 501
+        assert ctl.cmd("PROT P").code == 503, "PROT after a malformed PBSZ"
+        assert ctl.cmd("PBSZ 1024").text.startswith("200 PBSZ=0")
         r = ctl.cmd("PBSZ 0")
         assert r.code == 200 and "PBSZ=0" in r.text, r.text
         ctl.login()
