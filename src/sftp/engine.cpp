@@ -43,6 +43,9 @@ struct FileHandle {
   vfs::OpenMode mode;
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
+  // The first READ or WRITE that failed (a full disk, say): the transfer is logged as failed
+  // with it, even when the client closes the handle as if all went well.
+  error_code error;
   Clock::time_point opened = Clock::now();
 };
 
@@ -308,7 +311,10 @@ void store_handle(Request& r, T object) {
 }
 
 // Logs the `transfer` line of a file handle that moved data (like FTP's, one per direction).
-void log_transfer(const State& state, const FileHandle& handle, std::string_view result, const error_code& error) {
+// `result` stands unless a READ, WRITE or the close failed: then it is `failed`, with the error.
+void log_transfer(const State& state, const FileHandle& handle, std::string_view result, const error_code& close_error) {
+  const error_code& error = handle.error ? handle.error : close_error;
+  if (error) result = "failed";
   const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - handle.opened);
   const auto line = [&](std::string_view direction, std::uint64_t bytes) {
     log::info("transfer")
@@ -330,8 +336,7 @@ Result<void> close_slot(State& state, Slot& slot, std::string_view result_name) 
   Result<void> result;
   if (auto* file = std::get_if<FileHandle>(&slot.object)) {
     result = file->file->close();
-    error_code error = result ? error_code() : result.error();
-    log_transfer(state, *file, error ? "disk_error" : result_name, error);
+    log_transfer(state, *file, result_name, result ? error_code() : result.error());
   }
   slot.object = std::monostate{};
   ++slot.generation;
@@ -437,6 +442,7 @@ bool handle_read(Request& r) {
     if (*n == 0) break;
     got += *n;
   }
+  if (error && !file->error) file->error = error;
   if (got == 0) {
     buffer.truncate(start);
     if (error) return send_error(r, error), true;
@@ -468,7 +474,9 @@ bool handle_write(Request& r) {
   auto* file = find_handle<FileHandle>(r.state, *handle);
   if (!file) return send_bad_handle(r), true;
   std::uint64_t written = 0;
-  send_result(r, write_all(*file->file, *data, *offset, written));
+  auto result = write_all(*file->file, *data, *offset, written);
+  if (!result && !file->error) file->error = result.error();
+  send_result(r, result);
   file->bytes_written += written;
   return true;
 }

@@ -568,3 +568,51 @@ def test_upload_past_the_file_size_limit_fails_only_that_upload(server_factory):
     assert srv.alive()
     for client in (ftp, bystander):
         client.quit()
+
+
+@pytest.fixture
+def full_disk(server_factory):
+    """A server whose user alice has /small, a 1 MiB file system of its own (a tmpfs mounted
+    there; needs root)."""
+    srv = server_factory.start(sftp=True)
+    small = srv.home("alice") / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        yield srv
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_full_disk_fails_the_upload_and_logs_why(full_disk):
+    """A disk that fills during an upload fails that upload with the reason, over SFTP and FTP,
+    and the transfer log says failed with the error, even when the SFTP client then closes its
+    handle as usual. The sessions go on."""
+    srv = full_disk
+    sftp = sftp_client(srv, "alice", key="alice")
+    try:
+        with pytest.raises(IOError, match="No space left on device"):
+            with sftp.open("/small/by-sftp.bin", "wb") as f:
+                f.write(os.urandom(3 * MIB))
+        event = srv.wait_for_event("transfer", path="/small/by-sftp.bin")[0]
+        assert event["result"] == "failed" and event["error"] == "no space left on device", event
+        sftp.remove("/small/by-sftp.bin")
+    finally:
+        close_sftp(sftp)
+
+    ftp = ftp_login(srv, "alice")
+    ftp.voidcmd("TYPE I")
+    with pytest.raises(ftplib.error_temp, match="^452"):
+        try:
+            ftp.storbinary("STOR /small/by-ftp.bin", io.BytesIO(os.urandom(3 * MIB)))
+        except OSError:  # the server closed the data connection while the client still sent
+            ftp.getresp()
+    event = srv.wait_for_event("transfer", path="/small/by-ftp.bin")[0]
+    assert event["result"] == "failed" and event["error"] == "no space left on device", event
+    ftp.delete("/small/by-ftp.bin")
+    ftp.storbinary("STOR /small/fits.bin", io.BytesIO(b"room again"))
+    assert ftp_download(ftp, "/small/fits.bin") == b"room again"
+    ftp.quit()
