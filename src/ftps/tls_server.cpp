@@ -487,13 +487,13 @@ Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail
     return config_error(detail, "ciphersuites");
   }
   if (SSL_CTX_use_certificate_chain_file(c, settings.certificate_file.c_str()) != 1) {
-    return config_error(detail, "certificate " + settings.certificate_file);
+    return config_error(detail, "certificate: " + settings.certificate_file);
   }
   if (SSL_CTX_use_PrivateKey_file(c, settings.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return config_error(detail, "private key " + settings.private_key_file);
+    return config_error(detail, "private_key: " + settings.private_key_file);
   }
   if (SSL_CTX_check_private_key(c) != 1) {
-    return config_error(detail, "private key " + settings.private_key_file +
+    return config_error(detail, "private_key: " + settings.private_key_file +
                                     " does not match certificate " + settings.certificate_file);
   }
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
@@ -514,10 +514,10 @@ Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail
   }
   if (!settings.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(c, settings.client_ca_file.c_str(), nullptr) != 1) {
-      return config_error(detail, "client CA " + settings.client_ca_file);
+      return config_error(detail, "client_ca: " + settings.client_ca_file);
     }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings.client_ca_file.c_str());
-    if (names == nullptr) return config_error(detail, "client CA " + settings.client_ca_file);
+    if (names == nullptr) return config_error(detail, "client_ca: " + settings.client_ca_file);
     SSL_CTX_set_client_CA_list(c, names);  // takes ownership
     int mode = SSL_VERIFY_PEER;
     if (settings.require_client_certificate) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;

@@ -33,8 +33,9 @@ struct TlsSettings {
   std::chrono::seconds session_lifetime{std::chrono::hours(24)};
 };
 
-// Loads the certificate, key and CA files and builds the server. Errors name the file and what
-// OpenSSL said about it.
+// Loads the certificate, key and CA files and builds the server. `error_detail` starts with the
+// setting at fault ("certificate: FILE: what OpenSSL said", "ciphers: ...", "private_key: ...",
+// "client_ca: ...", "min_version: ..."), so the caller can point at its line in the config.
 Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
                                                          std::string& error_detail);
 

@@ -277,6 +277,12 @@ class Reader {
 
   std::string source_;
   fs::path base_;
+  mutable std::map<std::string, int, std::less<>> setting_lines_;  // see Config::setting_lines
+
+  // Remembers the line of a setting that is checked only at start-up.
+  void note_line(const YAML::Node& value, const std::string& path) const {
+    if (!value.Mark().is_null()) setting_lines_[path] = value.Mark().line + 1;
+  }
 };
 
 Config Reader::read(const YAML::Node& root) {
@@ -308,6 +314,7 @@ Config Reader::read(const YAML::Node& root) {
     }
   }
   if (const auto it = top.find("anonymous"); it != top.end()) config.anonymous = read_anonymous(it->second);
+  config.setting_lines = std::move(setting_lines_);
   return config;
 }
 
@@ -575,6 +582,7 @@ sftp::Settings Reader::read_sftp(const Field& f) const {
     // The files themselves are read at start-up (and by filegate check), not here: the
     // config may be validated on a machine without them.
     settings.host_key_files.push_back(file);
+    note_line(key_items[i], path);
   }
   if (const auto it = map.find("algorithms"); it != map.end()) {
     const auto lists = fields(it->second.value, "sftp.algorithms", {"kex", "ciphers", "macs", "host_keys", "public_keys"});
@@ -859,6 +867,7 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
     }
     const std::string text = string_value(it->second, path);
     if (text.empty()) fail(it->second, path, "must not be empty");
+    note_line(it->second.value, path);
     return resolve(text).string();
   };
   tls.certificate_file = file("certificate", true);
@@ -871,9 +880,13 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
       fail(it->second, "ftp.tls.min_version", "expected TLSv1.2 or TLSv1.3, found " + quote(tls.min_version));
     }
   }
-  if (const auto it = map.find("ciphers"); it != map.end()) tls.ciphers = string_value(it->second, "ftp.tls.ciphers");
+  if (const auto it = map.find("ciphers"); it != map.end()) {
+    tls.ciphers = string_value(it->second, "ftp.tls.ciphers");
+    note_line(it->second.value, "ftp.tls.ciphers");
+  }
   if (const auto it = map.find("ciphersuites"); it != map.end()) {
     tls.ciphersuites = string_value(it->second, "ftp.tls.ciphersuites");
+    note_line(it->second.value, "ftp.tls.ciphersuites");
   }
   if (const auto it = map.find("client_certificate"); it != map.end()) {
     if (tls.client_ca_file.empty()) fail(it->second, "ftp.tls.client_certificate", "needs ftp.tls.client_ca");
@@ -985,6 +998,17 @@ YAML::Node load_document(const std::string& text, const std::string& source) {
 }
 
 }  // namespace
+
+std::string Config::setup_error(std::string_view section, std::string_view detail) const {
+  const auto colon = detail.find(": ");
+  if (colon != std::string_view::npos) {
+    const std::string key = std::string(section) + "." + std::string(detail.substr(0, colon));
+    if (const auto it = setting_lines.find(key); it != setting_lines.end()) {
+      return source + ":" + std::to_string(it->second) + ": " + key + ": " + std::string(detail.substr(colon + 2));
+    }
+  }
+  return source + ": " + std::string(section) + ": " + std::string(detail);
+}
 
 Config parse_config(const std::string& text, const std::string& source, const std::string& base_directory) {
   const YAML::Node root = load_document(text, source);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "auth/realm.hpp"
@@ -40,6 +41,15 @@ struct Config {
   // The restart_section_names present in the file, each as yaml-cpp writes it back, so a
   // reload can tell which of them changed.
   std::map<std::string, std::string> restart_sections;
+  // The lines of the settings that are only checked when the server starts (certificate, key
+  // and CA files, cipher lists, host key files), by key: "ftp.tls.certificate",
+  // "sftp.host_keys[0]".
+  std::map<std::string, int, std::less<>> setting_lines;
+
+  // A start-up error of `section` whose `detail` begins with one of those settings
+  // ("certificate: FILE: why") as "SOURCE:LINE: ftp.tls.certificate: FILE: why"; any other
+  // detail as "SOURCE: SECTION: detail".
+  std::string setup_error(std::string_view section, std::string_view detail) const;
 };
 
 // The sections a running server cannot take over without a restart (SIGHUP takes the rest).

@@ -137,8 +137,8 @@ int command_check(int argc, char** argv) {
   try {
     const auto config = load(*path);
     std::string detail;
-    if (auto tls = make_ftp_tls(config, detail); !tls) return fail(config.source + ": ftp.tls: " + detail, 2);
-    if (config.sftp && !sftp::check_settings(*config.sftp, detail)) return fail(config.source + ": sftp: " + detail, 2);
+    if (auto tls = make_ftp_tls(config, detail); !tls) return fail(config.setup_error("ftp.tls", detail), 2);
+    if (config.sftp && !sftp::check_settings(*config.sftp, detail)) return fail(config.setup_error("sftp", detail), 2);
     std::cout << *path << ": ok (" << config.users.size() << " user(s)"
               << (config.anonymous ? ", anonymous enabled" : "")
               << (config.ftp ? ", ftp on " + std::to_string(config.ftp->listeners.size()) + " listener(s)" : "")
@@ -194,7 +194,7 @@ int command_run(int argc, char** argv) {
 
   std::string tls_detail;
   auto ftp_tls = make_ftp_tls(config, tls_detail);
-  if (!ftp_tls) return fail(config.source + ": ftp.tls: " + tls_detail);
+  if (!ftp_tls) return fail(config.setup_error("ftp.tls", tls_detail), 2);
   if (*ftp_tls) {
     // SIGHUP: new certificates and keys for new connections; sessions in flight keep theirs.
     // (The reload logs tls_reloaded or tls_reload_failed itself.)
@@ -216,7 +216,7 @@ int command_run(int argc, char** argv) {
     sftp_server = std::make_unique<sftp::Server>(runtime, *config.sftp, config.limits, realm_source, open_home,
                                                  limiter);
     std::string error;
-    if (!sftp_server->prepare(error)) return fail(config.source + ": sftp: " + error);
+    if (!sftp_server->prepare(error)) return fail(config.setup_error("sftp", error), 2);
     // SIGHUP: host keys read again for new connections, as sshd does; sessions keep theirs.
     // (The reload logs host_keys_reloaded or host_keys_reload_failed itself.)
     runtime.on_signal(SIGHUP, [server = sftp_server.get()] { (void)server->reload_host_keys(); });

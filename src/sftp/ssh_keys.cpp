@@ -192,31 +192,33 @@ std::optional<std::vector<HostKey>> load_host_keys(const std::vector<std::string
   bool have_ed25519 = false;
   bool have_ecdsa = false;
   bool have_rsa = false;
-  for (const auto& file : files) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const std::string& file = files[i];
+    const std::string setting = "host_keys[" + std::to_string(i) + "]: ";
     // The permission check opens the file itself, so it judges what libssh then reads.
     const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-      error = "cannot read host key " + file + ": " + std::strerror(errno);
+      error = setting + "cannot read host key " + file + ": " + std::strerror(errno);
       return std::nullopt;
     }
     struct stat st {};
     const int stat_rc = ::fstat(fd, &st);
     ::close(fd);
     if (stat_rc != 0 || !S_ISREG(st.st_mode)) {
-      error = "host key " + file + " is not a regular file";
+      error = setting + "host key " + file + " is not a regular file";
       return std::nullopt;
     }
     if ((st.st_mode & 077) != 0) {
       // SECURITY: sshd refuses such keys too; anyone who can read it can impersonate the server.
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      error = "host key " + file + " is readable by group or others (mode " + mode + "); chmod 600 it";
+      error = setting + "host key " + file + " is readable by group or others (mode " + mode + "); chmod 600 it";
       return std::nullopt;
     }
     ssh_key raw = nullptr;
     const int rc = ssh_pki_import_privkey_file(file.c_str(), nullptr, nullptr, nullptr, &raw);
     if (rc != SSH_OK || raw == nullptr) {
-      error = "cannot load host key " + file +
+      error = setting + "cannot load host key " + file +
               ": not an unencrypted private key in OpenSSH or PEM format (make one with "
               "ssh-keygen -t ed25519 -N '' -f FILE)";
       return std::nullopt;
@@ -245,17 +247,17 @@ std::optional<std::vector<HostKey>> load_host_keys(const std::vector<std::string
         const auto exponent = type ? read_string(rest) : std::nullopt;
         const auto modulus = exponent ? read_string(rest) : std::nullopt;
         if (!modulus || mpint_bits(*modulus) < min_rsa_bits) {
-          error = "host key " + file + ": RSA keys need at least " + std::to_string(min_rsa_bits) + " bits";
+          error = setting + "host key " + file + ": RSA keys need at least " + std::to_string(min_rsa_bits) + " bits";
           return std::nullopt;
         }
         break;
       }
       default:
-        error = "host key " + file + ": unsupported key type " + host.type + " (use Ed25519, ECDSA or RSA)";
+        error = setting + "host key " + file + ": unsupported key type " + host.type + " (use Ed25519, ECDSA or RSA)";
         return std::nullopt;
     }
     if (*slot) {
-      error = "host key " + file + ": a second " + host.type +
+      error = setting + "host key " + file + ": a second " + host.type +
               " key (at most one Ed25519, one ECDSA and one RSA key)";
       return std::nullopt;
     }

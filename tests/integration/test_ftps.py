@@ -28,9 +28,9 @@ import time
 
 import pytest
 
-from conftest import (MIB, PASSWORDS, TIMEOUT, Control, curl, ipv6_available,
+from conftest import (MIB, PASSWORDS, TIMEOUT, Control, curl, filegate_bin, ipv6_available,
                       make_random_file, parse_epsv, recv_all, run_tool, sha256_bytes,
-                      sha256_file, unique_name)
+                      sha256_file, to_yaml, unique_name)
 
 ALICE, BOB = PASSWORDS["alice"], PASSWORDS["bob"]
 HOST = "127.0.0.1"
@@ -1471,6 +1471,26 @@ def test_sighup_reloads_the_certificate(server_factory, tls_certs, tmp_path):
     finally:
         close_ftp(old)
     assert srv.alive()
+
+
+def test_unusable_certificate_is_a_start_up_error_naming_file_line_and_key(tls_certs, tmp_path):
+    """The certificate and key files are read when the server starts (and by filegate check):
+    one that cannot be used stops the start with the config file, the line and the key."""
+    not_pem = tmp_path / "not-a-cert.pem"
+    not_pem.write_text("hello\n")
+    config = {"ftp": {"listen": ["127.0.0.1:0"],
+                      "tls": {"certificate": str(not_pem), "private_key": str(tls_certs.server_key)}},
+              "users": [{"name": "u", "home": str(tmp_path)}]}
+    text = to_yaml(config)
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    line = 1 + next(i for i, l in enumerate(text.splitlines()) if "certificate:" in l)
+    for command in ("check", "run"):
+        proc = subprocess.run([filegate_bin(), command, "--config", str(path)], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert re.search(rf"c\.yaml:{line}: ftp\.tls\.certificate: {re.escape(str(not_pem))}: ", proc.stderr), \
+            (command, proc.stderr)
 
 
 def test_sighup_with_a_broken_certificate_keeps_the_old_one(server_factory, tls_certs, tmp_path):

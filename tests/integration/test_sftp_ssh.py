@@ -10,6 +10,7 @@ show that bytes flow through the real engine.
 import concurrent.futures
 import contextlib
 import os
+import re
 import signal
 import socket
 import struct
@@ -925,6 +926,7 @@ def test_host_key_problems_are_start_up_errors(tmp_path):
     proc = _check(tmp_path, {"listen": ["127.0.0.1:0"], "host_keys": [str(missing)]})
     assert proc.returncode == 2
     assert f"cannot read host key {missing}" in proc.stderr
+    assert re.search(r"c\.yaml:\d+: sftp\.host_keys\[0\]: cannot read", proc.stderr), proc.stderr  # file, line, key
 
     loose = tmp_path / "loose_key"
     loose.write_bytes((keys.dir / "host_ed25519").read_bytes())

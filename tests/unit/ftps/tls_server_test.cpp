@@ -744,13 +744,13 @@ TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   s.certificate_file = pki_->path("missing.pem");
   auto missing = make_tls_server(s, detail);
   ASSERT_FALSE(missing);
-  EXPECT_EQ(detail, "certificate " + s.certificate_file + ": No such file or directory");
+  EXPECT_EQ(detail, "certificate: " + s.certificate_file + ": No such file or directory");
 
   s = settings();
   s.private_key_file = pki_->path("client.key");
   detail.clear();
   EXPECT_FALSE(make_tls_server(s, detail));
-  EXPECT_EQ(detail.rfind("private key " + s.private_key_file, 0), 0u) << detail;
+  EXPECT_EQ(detail.rfind("private_key: " + s.private_key_file, 0), 0u) << detail;
   EXPECT_NE(detail.find("mismatch"), std::string::npos) << detail;
 
   s = settings();
@@ -769,13 +769,13 @@ TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   s.min_version = "TLSv1.1";
   detail.clear();
   EXPECT_FALSE(make_tls_server(s, detail));
-  EXPECT_EQ(detail.rfind("min_version", 0), 0u) << detail;
+  EXPECT_EQ(detail.rfind("min_version: ", 0), 0u) << detail;
 
   s = settings();
   s.client_ca_file = pki_->path("missing-ca.pem");
   detail.clear();
   EXPECT_FALSE(make_tls_server(s, detail));
-  EXPECT_EQ(detail.rfind("client CA ", 0), 0u) << detail;
+  EXPECT_EQ(detail.rfind("client_ca: " + s.client_ca_file + ": ", 0), 0u) << detail;
 
   detail.clear();
   EXPECT_TRUE(make_tls_server(settings(), detail)) << detail;

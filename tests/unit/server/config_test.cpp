@@ -208,6 +208,35 @@ TEST(Config, FtpDefaultsComeFromSettings) {
   EXPECT_EQ(config.ftp->banner, defaults.banner);
 }
 
+TEST(Config, StartUpErrorsOfFilesAndCipherListsNameTheirLine) {
+  // Certificate, key and host key files and cipher lists are checked when the server starts;
+  // their errors still point at the line that set them.
+  const std::string text =
+      "ftp:\n"
+      "  listen: [\"127.0.0.1:2121\"]\n"
+      "  tls:\n"
+      "    certificate: /etc/filegate/server.pem\n"
+      "    private_key: /etc/filegate/server.key\n"
+      "    ciphers: NOPE\n"
+      "sftp:\n"
+      "  listen: [\"127.0.0.1:2222\"]\n"
+      "  host_keys:\n"
+      "    - /etc/filegate/host_ed25519\n"
+      "    - /etc/filegate/host_ecdsa\n"
+      "users: []\n";
+  const Config config = parse_config(text, "t.yaml");
+  EXPECT_EQ(config.setup_error("ftp.tls", "certificate: /etc/filegate/server.pem: no start line"),
+            "t.yaml:4: ftp.tls.certificate: /etc/filegate/server.pem: no start line");
+  EXPECT_EQ(config.setup_error("ftp.tls", "private_key: /etc/filegate/server.key: bad decrypt"),
+            "t.yaml:5: ftp.tls.private_key: /etc/filegate/server.key: bad decrypt");
+  EXPECT_EQ(config.setup_error("ftp.tls", "ciphers: no cipher match"), "t.yaml:6: ftp.tls.ciphers: no cipher match");
+  EXPECT_EQ(config.setup_error("sftp", "host_keys[1]: cannot read host key /etc/filegate/host_ecdsa: x"),
+            "t.yaml:11: sftp.host_keys[1]: cannot read host key /etc/filegate/host_ecdsa: x");
+  // A setting the file does not set, or a detail that names none, falls back to the section.
+  EXPECT_EQ(config.setup_error("ftp.tls", "client_ca: /ca.pem: gone"), "t.yaml: ftp.tls: client_ca: /ca.pem: gone");
+  EXPECT_EQ(config.setup_error("sftp", "no host key configured"), "t.yaml: sftp: no host key configured");
+}
+
 TEST(Config, TlsSectionAndOverrides) {
   const std::string text =
       "ftp:\n"
