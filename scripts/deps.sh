@@ -11,8 +11,9 @@ packages=(
   curl lftp python3 python3-pytest python3-paramiko openssl openssh-client sshpass
 )
 if [ "${1:-}" = "--tests" ]; then
-  # A Java FTPS client (tests/integration/clients/JavaFtps.java) on Apache Commons Net.
-  packages+=(default-jdk-headless libcommons-net-java)
+  # A Java FTPS client (tests/integration/clients/JavaFtps.java) on Apache Commons Net, and the
+  # classic BSD ftp client (tnftp) whose mget expands patterns with the server's NLST.
+  packages+=(default-jdk-headless libcommons-net-java tnftp)
 fi
 
 missing=()

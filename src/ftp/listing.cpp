@@ -8,7 +8,72 @@ namespace {
 
 using auth::Permission;
 
+// Whether `pattern[p]` (a '?', a set or an ordinary byte) matches `c`; `next` is set to the
+// position after it.
+bool match_one(std::string_view pattern, std::size_t p, char c, std::size_t& next) {
+  if (pattern[p] == '?') {
+    next = p + 1;
+    return true;
+  }
+  if (pattern[p] == '[') {
+    std::size_t q = p + 1;
+    const bool negated = q < pattern.size() && (pattern[q] == '!' || pattern[q] == '^');
+    if (negated) ++q;
+    const std::size_t first = q;
+    bool found = false;
+    while (q < pattern.size() && (pattern[q] != ']' || q == first)) {
+      const auto low = static_cast<unsigned char>(pattern[q]);
+      auto high = low;
+      if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
+        high = static_cast<unsigned char>(pattern[q + 2]);
+        q += 2;
+      }
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte >= low && byte <= high) found = true;
+      ++q;
+    }
+    if (q < pattern.size()) {  // a closed set
+      next = q + 1;
+      return found != negated;
+    }
+    // Never closed: an ordinary '['.
+  }
+  next = p + 1;
+  return pattern[p] == c;
+}
+
 }  // namespace
+
+bool has_wildcards(std::string_view name) { return name.find_first_of("*?[") != std::string_view::npos; }
+
+bool matches_pattern(std::string_view pattern, std::string_view name) {
+  if (!name.empty() && name.front() == '.' && (pattern.empty() || pattern.front() != '.')) return false;
+  // Greedy matching with one remembered '*': on a mismatch, that '*' takes one more byte. Each
+  // byte of the name is retried against the pattern at most once per '*', so the work is
+  // bounded by pattern x name.
+  std::size_t p = 0;
+  std::size_t n = 0;
+  std::size_t star = std::string_view::npos;  // the pattern position after the last '*'
+  std::size_t star_n = 0;                     // the name position that '*' was tried up to
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = ++p;
+      star_n = n;
+      continue;
+    }
+    std::size_t next = 0;
+    if (p < pattern.size() && match_one(pattern, p, name[n], next)) {
+      p = next;
+      ++n;
+      continue;
+    }
+    if (star == std::string_view::npos) return false;
+    p = star;
+    n = ++star_n;
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
 
 FactSet FactSet::parse(std::string_view list) {
   FactSet f{false, false, false, false, false, false};

@@ -24,6 +24,17 @@ struct FactSet {
 // LIST lines: the `ls -l` line SFTP's READDIR sends too (vfs/listing.hpp).
 using vfs::list_line;
 
+// LIST/NLST/STAT name patterns, as classic clients send them for `mget *.csv` (they expand
+// the pattern with NLST): '*' matches any run of bytes, '?' one byte, '[...]' one byte of a set
+// (ranges such as a-z; a leading '!' or '^' negates it; a ']' right after the '[' is part of the
+// set, and a '[' that is never closed is an ordinary byte). A name that starts with '.' only
+// matches a pattern that starts with '.', as in the shell. Only a path's last component is a
+// pattern. SECURITY: patterns are matched in-process against one directory's entries, never
+// with glob(), and in O(pattern x name) steps at worst: no backtracking blow-up of the kind
+// behind the FTP glob denial-of-service bugs (CVE-2010-2632, CVE-2011-0762).
+bool has_wildcards(std::string_view name);
+bool matches_pattern(std::string_view pattern, std::string_view name);
+
 // One MLSD/MLST fact line without the leading space: "type=file;size=5;...; name".
 // `permissions` are the user's effective letters at that path, for the perm fact. The name is
 // shown with vfs::display_name.

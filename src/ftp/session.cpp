@@ -708,9 +708,10 @@ awaitable<void> Session::cmd_stat(const std::string& arg) {
     co_await reply_multi(211, "filegate FTP server status:", lines, "End of status.");
     co_return;
   }
-  auto path = co_await resolve(strip_list_options(arg));
+  const auto target = strip_list_options(arg);
+  auto path = co_await resolve(target);
   if (!path) co_return;
-  auto listing = co_await offload([&] { return build_listing(*path, false, false); });
+  auto listing = co_await offload([&] { return build_listing(*path, target, false, false); });
   if (!listing) {
     co_await reply(reply_for(listing.error()));
     co_return;
@@ -1505,9 +1506,20 @@ awaitable<void> Session::cmd_ccc(const std::string&) {
 
 // --- Listings ----------------------------------------------------------------------------
 
-Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool machine) const {
+Result<std::string> Session::build_listing(vfs::Path path, std::string_view typed, bool names_only,
+                                           bool machine) const {
   auto& fs = *fs_;
   auto attributes = fs.stat(path);
+  std::string pattern;  // set: list the entries of `path` that match it
+  std::string prefix;   // what the client typed before the pattern ("d/" for "d/*.csv")
+  if (!attributes && !machine && vfs::is(attributes.error(), vfs::Errc::not_found) && has_wildcards(path.name())) {
+    pattern = path.name();
+    path = path.parent();
+    while (typed.size() > 1 && typed.back() == '/') typed.remove_suffix(1);
+    prefix = typed.substr(0, typed.rfind('/') + 1);
+    attributes = fs.stat(path);
+    if (attributes && attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_found);
+  }
   if (!attributes) return attributes.error();
   const auto now = vfs::TimePoint(std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::system_clock::now().time_since_epoch()));
@@ -1516,7 +1528,9 @@ Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool
     if (auto allowed = fs.check(Permission::list, path); !allowed) return allowed.error();
     auto own = fs.lstat(path);
     if (!own) return own.error();
-    vfs::DirectoryEntry entry{names_only ? path.str() : std::string(path.name()), *own, {}};
+    // NLST names a file as the client typed it (as `ls` does), so a classic client's mget
+    // saves it under that name.
+    vfs::DirectoryEntry entry{names_only ? std::string(typed) : std::string(path.name()), *own, {}};
     if (own->type == vfs::FileType::symlink) {
       if (auto target = fs.read_link(path)) entry.link_target = *target;
     }
@@ -1528,6 +1542,10 @@ Result<std::string> Session::build_listing(vfs::Path path, bool names_only, bool
       auto next = (*directory)->next();
       if (!next) return next.error();
       if (!*next) break;
+      if (!pattern.empty()) {
+        if (!matches_pattern(pattern, (*next)->name)) continue;
+        (*next)->name.insert(0, prefix);
+      }
       entries.push_back(std::move(**next));
     }
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -1594,8 +1612,9 @@ awaitable<bool> Session::data_channel_ready() {
 
 awaitable<void> Session::list_command(const std::string& arg, bool names_only, bool machine) {
   if (!co_await data_channel_ready()) co_return;
-  const auto target = machine ? std::string_view(arg) : strip_list_options(arg);
-  auto path = co_await resolve(target.empty() ? std::string_view(".") : target);
+  auto target = machine ? std::string_view(arg) : strip_list_options(arg);
+  if (target.empty()) target = ".";
+  auto path = co_await resolve(target);
   if (!path) co_return;
   auto listing = co_await offload([&]() -> Result<std::string> {
     if (machine) {
@@ -1603,7 +1622,7 @@ awaitable<void> Session::list_command(const std::string& arg, bool names_only, b
       if (!attributes) return attributes.error();
       if (attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_a_directory);
     }
-    return build_listing(*path, names_only, machine);
+    return build_listing(*path, target, names_only, machine);
   });
   if (!listing) {
     reset_data();

@@ -159,7 +159,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Before any transfer: a PASV/PORT set-up exists and the data policy allows it (425 / 521).
   awaitable<bool> data_channel_ready();
   awaitable<bool> control_alive();
-  Result<std::string> build_listing(vfs::Path path, bool names_only, bool machine) const;
+  // The listing of `path`, which the client typed as `typed`. For LIST, NLST and STAT (not
+  // MLSD) a last component that does not exist but holds wildcards is a pattern: the matching
+  // entries of its directory, named as typed ("d/*.csv" gives "d/a.csv"), as `ls` prints them.
+  Result<std::string> build_listing(vfs::Path path, std::string_view typed, bool names_only, bool machine) const;
 
   // Command handlers (see the table in session.cpp).
   awaitable<void> cmd_user(const std::string& arg);

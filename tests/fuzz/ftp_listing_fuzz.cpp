@@ -1,8 +1,10 @@
 // Fuzzes the listing helpers that see client text: MFMT time values, OPTS MLST fact lists,
-// and reply formatting of arbitrary text (file names end up in replies).
+// LIST/NLST name patterns, and reply formatting of arbitrary text (file names end up in
+// replies).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <fnmatch.h>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,6 +54,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto reparsed = filegate::ftp::FactSet::parse(described);
   if (reparsed.describe(false) != described) std::abort();
   if (facts.describe(true).size() < described.size()) std::abort();
+
+  // Name patterns: "PATTERN\nNAME". Without sets ('[') and escapes, the result is fnmatch's
+  // with FNM_PERIOD (a leading '.' must be matched by a '.'); a pattern without wildcards
+  // matches only itself. (A slow match shows up as a fuzzer time-out.)
+  if (const auto newline = input.find('\n'); newline != std::string_view::npos) {
+    const std::string pattern(input.substr(0, newline));
+    const std::string name(input.substr(newline + 1));
+    const bool matched = filegate::ftp::matches_pattern(pattern, name);
+    if (pattern.find_first_of("[\\") == std::string::npos && pattern.find('\0') == std::string::npos &&
+        name.find('\0') == std::string::npos) {
+      if (matched != (::fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0)) std::abort();
+    }
+    if (!filegate::ftp::has_wildcards(pattern) && matched != (pattern == name)) std::abort();
+  }
 
   // Replies: the input as text, and split at '\t' into multi-line body lines.
   const auto single = filegate::ftp::format_reply(550, input);

@@ -8,11 +8,12 @@ import random
 import re
 import shutil
 import socket
+import subprocess
 import time
 
 import pytest
 
-from conftest import (MIB, Control, abort_socket, curl, curl_url, ftp_login, ipv6_available,
+from conftest import (MIB, PASSWORDS, Control, abort_socket, curl, curl_url, ftp_login, ipv6_available,
                       lftp, make_random_file, parse_epsv, parse_pasv, recv_all, sha256_bytes,
                       sha256_file, transfer, wait_until)
 
@@ -572,6 +573,76 @@ def test_nlst_is_names_only(server, listed):
     data, _, final = list_data(server, "NLST", cwd=vpath)
     assert final.code == 226
     assert sorted(data.decode().split("\r\n")[:-1]) == ["five.txt", "sub"]
+
+
+def test_nlst_of_a_file_names_it_as_typed(server, listed):
+    """As `ls five.txt` prints it: a classic client saves what NLST names under that name."""
+    vpath, _ = listed
+    data, _, final = list_data(server, "NLST five.txt", cwd=vpath)
+    assert final.code == 226 and data == b"five.txt\r\n"
+    data, _, final = list_data(server, f"NLST {vpath}/five.txt")
+    assert final.code == 226 and data == f"{vpath}/five.txt\r\n".encode()
+
+
+@pytest.fixture
+def patterned(area):
+    vpath, disk = area
+    (disk / "sub").mkdir()
+    for name in ("a.csv", "b.csv", "c.txt", ".hidden.csv", "sub/d.csv", "sub/e.txt", "x[1].csv"):
+        (disk / name).write_bytes(name.encode())
+    return vpath, disk
+
+
+def test_list_and_nlst_expand_name_patterns(server, patterned):
+    """Classic clients expand `mget *.csv` with NLST: the last component of a LIST/NLST/STAT
+    argument may be a pattern ('*', '?', '[...]'), matched like the shell (hidden names need
+    an explicit '.'), and names come back as typed, as `ls d/*.csv` prints them."""
+    vpath, _ = patterned
+
+    def nlst(command, cwd=vpath):
+        data, _, final = list_data(server, command, cwd=cwd)
+        assert final.code == 226, (command, final)
+        return sorted(data.decode().split("\r\n")[:-1])
+
+    assert nlst("NLST *.csv") == ["a.csv", "b.csv", "x[1].csv"]
+    assert nlst("NLST sub/*.csv") == ["sub/d.csv"]
+    assert nlst(f"NLST {vpath}/sub/?.txt", cwd=None) == [f"{vpath}/sub/e.txt"]
+    assert nlst("NLST [ab].*") == ["a.csv", "b.csv"]
+    assert nlst("NLST [!ab]*") == ["c.txt", "sub", "x[1].csv"]
+    assert nlst("NLST .*.csv") == [".hidden.csv"]
+    assert nlst("NLST *.pdf") == []  # nothing matches: an empty list, as vsftpd sends
+    assert nlst("NLST x[1].csv") == ["x[1].csv"]  # a name that exists is itself, not a pattern
+    data, _, final = list_data(server, "LIST -l *.txt", cwd=vpath)
+    lines = data.decode().split("\r\n")[:-1]
+    assert final.code == 226 and len(lines) == 1 and LS_LINE.match(lines[0])["name"] == "c.txt", lines
+    with Control.to(server) as c:
+        c.login()
+        status = c.cmd(f"STAT {vpath}/sub/*.csv")
+        assert status.code == 213 and len(status.lines) == 3 and status.lines[1].endswith("sub/d.csv"), status.text
+        # Only the last component is a pattern, and MLSD takes a directory, never a pattern.
+        _, first, final = transfer(c, f"NLST {vpath}/*/d.csv")
+        assert 550 in (first.code, final.code)
+        _, first, final = transfer(c, f"MLSD {vpath}/*.csv")
+        assert 550 in (first.code, final.code)
+
+
+def test_classic_ftp_client_mget_and_mdelete_with_patterns(server, patterned, workdir):
+    """The BSD ftp client (tnftp, Debian's `ftp`) as legacy batch scripts drive it: mget and
+    mdelete expand their patterns with the server's NLST."""
+    if not shutil.which("tnftp"):
+        pytest.skip("tnftp is not installed (scripts/deps.sh --tests installs it)")
+    vpath, disk = patterned
+    local = workdir / "mget"
+    (local / "sub").mkdir(parents=True)
+    script = (f"user alice {PASSWORDS['alice']}\nbinary\ncd {vpath}\nlcd {local}\n"
+              "mget *.csv\nmget sub/*.csv\nmdelete *.txt\nbye\n")
+    run = subprocess.run(["tnftp", "-n", "-i", "-p", "127.0.0.1", str(server.port)], input=script,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    fetched = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
+    assert fetched == ["a.csv", "b.csv", "sub/d.csv", "x[1].csv"], (fetched, run.stdout)
+    assert all((local / name).read_bytes() == (disk / name).read_bytes() for name in fetched)
+    assert not (disk / "c.txt").exists() and (disk / "sub/e.txt").exists()
 
 
 def test_mlsd_lines(server, listed):

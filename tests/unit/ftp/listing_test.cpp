@@ -357,5 +357,57 @@ TEST(Timeval, YearsOutsideTheClockRangeAreRefused) {
   EXPECT_TRUE(parse_timeval("22000101000000"));
 }
 
+// --- name patterns -------------------------------------------------------------------------
+
+TEST(NamePattern, StarQuestionMarkAndSets) {
+  EXPECT_TRUE(matches_pattern("*.csv", "a.csv"));
+  EXPECT_TRUE(matches_pattern("*.csv", ".csv.csv") == false);  // a leading '.' needs a '.'
+  EXPECT_FALSE(matches_pattern("*.csv", "a.csv.bak"));
+  EXPECT_TRUE(matches_pattern("*", "anything at all"));
+  EXPECT_TRUE(matches_pattern("*", ""));
+  EXPECT_TRUE(matches_pattern("a*b*c", "abc"));
+  EXPECT_TRUE(matches_pattern("a*b*c", "a-b-b-c"));
+  EXPECT_FALSE(matches_pattern("a*b*c", "a-b-b-cd"));
+  EXPECT_TRUE(matches_pattern("report-????.pdf", "report-2026.pdf"));
+  EXPECT_FALSE(matches_pattern("report-????.pdf", "report-26.pdf"));
+  EXPECT_TRUE(matches_pattern("[ab].csv", "b.csv"));
+  EXPECT_FALSE(matches_pattern("[ab].csv", "c.csv"));
+  EXPECT_TRUE(matches_pattern("file[0-9]", "file7"));
+  EXPECT_FALSE(matches_pattern("file[0-9]", "filex"));
+  EXPECT_TRUE(matches_pattern("[!0-9]*", "x1"));
+  EXPECT_TRUE(matches_pattern("[^0-9]*", "x1"));
+  EXPECT_FALSE(matches_pattern("[!0-9]*", "1x"));
+  EXPECT_TRUE(matches_pattern("[]x]", "]"));   // ']' first is part of the set
+  EXPECT_TRUE(matches_pattern("[a-]", "-"));   // a '-' at the end is itself
+  EXPECT_TRUE(matches_pattern("a[b", "a[b"));  // never closed: an ordinary '['
+  EXPECT_FALSE(matches_pattern("a[b", "ab"));
+}
+
+TEST(NamePattern, HiddenNamesNeedAnExplicitDot) {
+  EXPECT_FALSE(matches_pattern("*", ".profile"));
+  EXPECT_FALSE(matches_pattern("?profile", ".profile"));
+  EXPECT_TRUE(matches_pattern(".*", ".profile"));
+  EXPECT_TRUE(matches_pattern(".p*", ".profile"));
+}
+
+TEST(NamePattern, WithoutWildcardsOnlyTheNameItself) {
+  EXPECT_FALSE(has_wildcards("plain-name.txt"));
+  EXPECT_TRUE(has_wildcards("*.txt"));
+  EXPECT_TRUE(has_wildcards("a?"));
+  EXPECT_TRUE(has_wildcards("[ab]"));
+  EXPECT_TRUE(matches_pattern("plain-name.txt", "plain-name.txt"));
+  EXPECT_FALSE(matches_pattern("plain-name.txt", "plain-name.txt2"));
+  EXPECT_FALSE(matches_pattern("", "x"));
+}
+
+TEST(NamePattern, ManyStarsDoNotBacktrackWithoutEnd) {
+  // A backtracking matcher tries every way to split the name among the stars here, which does
+  // not finish in any useful time (the FTP glob denial-of-service class); this one does at most
+  // pattern x name steps.
+  const std::string name(255, 'a');
+  EXPECT_FALSE(matches_pattern("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", name));
+  EXPECT_TRUE(matches_pattern("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a", name));
+}
+
 }  // namespace
 }  // namespace filegate::ftp
