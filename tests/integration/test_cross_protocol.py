@@ -54,6 +54,15 @@ def sftp_download(sftp, path):
         return f.read()
 
 
+def ftp_upload_cut_short(ftp, path, size):
+    """STOR of `size` random bytes that the server ends early: raises the final reply's error
+    (the server may close the data connection while the client is still sending)."""
+    try:
+        ftp.storbinary(f"STOR {path}", io.BytesIO(os.urandom(size)))
+    except OSError:
+        ftp.getresp()
+
+
 def sftp_upload(sftp, path, data):
     with sftp.open(path, "wb") as f:
         f.set_pipelined(True)
@@ -548,10 +557,7 @@ def test_upload_past_the_file_size_limit_fails_only_that_upload(server_factory):
     ftp = ftp_login(srv, "alice")
     ftp.voidcmd("TYPE I")
     with pytest.raises(ftplib.error_perm, match="^552 File too large"):
-        try:
-            ftp.storbinary("STOR big.bin", io.BytesIO(os.urandom(3 * MIB)))
-        except OSError:  # the server closed the data connection while the client still sent
-            ftp.getresp()
+        ftp_upload_cut_short(ftp, "big.bin", 3 * MIB)
     event = srv.wait_for_event("transfer", path="/big.bin")[0]
     assert event["result"] == "failed", event
     ftp.storbinary("STOR small.bin", io.BytesIO(b"fits"))  # the session goes on
@@ -606,10 +612,7 @@ def test_full_disk_fails_the_upload_and_logs_why(full_disk):
     ftp = ftp_login(srv, "alice")
     ftp.voidcmd("TYPE I")
     with pytest.raises(ftplib.error_temp, match="^452"):
-        try:
-            ftp.storbinary("STOR /small/by-ftp.bin", io.BytesIO(os.urandom(3 * MIB)))
-        except OSError:  # the server closed the data connection while the client still sent
-            ftp.getresp()
+        ftp_upload_cut_short(ftp, "/small/by-ftp.bin", 3 * MIB)
     event = srv.wait_for_event("transfer", path="/small/by-ftp.bin")[0]
     assert event["result"] == "failed" and event["error"] == "no space left on device", event
     ftp.delete("/small/by-ftp.bin")
