@@ -44,6 +44,13 @@ class TlsServerTest : public ::testing::Test {
     EXPECT_TRUE(server) << detail;
     return server ? *server : nullptr;
   }
+  // A server whose TLS sessions live 4 s, for the tests of ageing sessions (session times
+  // have one-second resolution, hence their margins).
+  static std::shared_ptr<core::TlsServer> make_short_lived() {
+    auto s = settings();
+    s.session_lifetime = std::chrono::seconds(4);
+    return make(s);
+  }
 
   // A control connection: handshake, then one byte from the server so that the client has
   // processed the TLS 1.3 NewSessionTickets that precede it.
@@ -438,9 +445,7 @@ TEST_F(TlsServerTest, AgeingSessionGetsAFreshTicketOnTheControlConnection) {
   // no data connection meanwhile (a client idling with keep-alive commands), and data
   // connections keep resuming after the first ticket expired.
   // Session times have one-second resolution, hence the margins.
-  auto s = settings();
-  s.session_lifetime = std::chrono::seconds(4);
-  auto server = make(s);
+  auto server = make_short_lived();
   ClientContext ctx;
   Client client(ctx, harness_.port());
   auto ctrl = control(*server, client);
@@ -471,9 +476,7 @@ TEST_F(TlsServerTest, AgeingSessionGetsAFreshTicketOnTheControlConnection) {
 TEST_F(TlsServerTest, SessionAgesWhileAReplyWaitsForASlowClient) {
   // The renewal falls due while a long reply (a big STAT listing) is half written to a client
   // that is not reading: the reply still arrives intact, and the fresh ticket follows it.
-  auto s = settings();
-  s.session_lifetime = std::chrono::seconds(4);
-  auto server = make(s);
+  auto server = make_short_lived();
   ClientContext ctx;
   Client client(ctx, harness_.port());
   auto ctrl = control(*server, client);
@@ -501,9 +504,7 @@ TEST_F(TlsServerTest, LongTls12SessionKeepsResumingOnItsDataConnections) {
   // control connection lives, its data connections keep resuming its session past the
   // lifetime, by ticket and by session id. A new control connection cannot resume the expired
   // ticket. (A session id stays in the cache as long as its control connection renews it.)
-  auto s = settings();
-  s.session_lifetime = std::chrono::seconds(4);
-  auto server = make(s);
+  auto server = make_short_lived();
   for (const bool session_ids : {false, true}) {
     SCOPED_TRACE(session_ids ? "session ids" : "tickets");
     ClientContext ctx(versions(0, TLS1_2_VERSION, session_ids));
