@@ -24,6 +24,13 @@ ClientOptions versions(int min, int max, bool no_ticket = false) {
   return o;
 }
 
+// `size` bytes that are not one repeated value, so a reordered or dropped chunk shows.
+std::string patterned_bytes(std::size_t size) {
+  std::string bytes(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 131 + (i >> 9));
+  return bytes;
+}
+
 class TlsServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { pki_ = new Pki(); }
@@ -120,8 +127,7 @@ TEST_F(TlsServerTest, HandshakeAndEchoBothWays) {
   EXPECT_EQ(client.read(4), "pong");
 
   // Bulk both ways: partial writes and would_block on the server side.
-  std::string big(1 << 20, '\0');
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + (i >> 9));
+  const std::string big = patterned_bytes(1 << 20);
   std::string received;
   std::thread reader([&] { received = client.read(big.size()); });
   EXPECT_FALSE(harness_.write(*stream, big));
@@ -186,13 +192,12 @@ std::size_t fill_send_path(core::ByteStream& stream) {
 TEST_F(TlsServerTest, DataEndToAClientThatStopsReadingIsStalled) {
   auto server = make(settings());
   ClientContext ctx;
-  Client client(ctx, harness_.port());
-  auto stream = control(*server, client);
-  ASSERT_TRUE(stream);
-  ASSERT_GT(fill_send_path(*stream), 0u);
+  auto c = open_control(*server, ctx);
+  ASSERT_TRUE(c.stream);
+  ASSERT_GT(fill_send_path(*c.stream), 0u);
 
   const auto begin = std::chrono::steady_clock::now();
-  auto ended = asio::co_spawn(harness_.io(), ftp::end_stream(*stream, std::chrono::seconds(1)), asio::use_future);
+  auto ended = asio::co_spawn(harness_.io(), ftp::end_stream(*c.stream, std::chrono::seconds(1)), asio::use_future);
   ASSERT_EQ(ended.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "the end was not bounded";
   EXPECT_EQ(ended.get(), ftp::TransferResult::stalled);
   EXPECT_GE(std::chrono::steady_clock::now() - begin, std::chrono::milliseconds(950));
@@ -201,23 +206,22 @@ TEST_F(TlsServerTest, DataEndToAClientThatStopsReadingIsStalled) {
 TEST_F(TlsServerTest, DataEndToASlowClientWithinTheStallTimeoutIsOrderly) {
   auto server = make(settings());
   ClientContext ctx;
-  Client client(ctx, harness_.port());
-  auto stream = control(*server, client);
-  ASSERT_TRUE(stream);
-  const std::size_t junk = fill_send_path(*stream);
+  auto c = open_control(*server, ctx);
+  ASSERT_TRUE(c.stream);
+  const std::size_t junk = fill_send_path(*c.stream);
   ASSERT_GT(junk, 0u);
 
-  auto ended = asio::co_spawn(harness_.io(), ftp::end_stream(*stream, std::chrono::seconds(10)), asio::use_future);
+  auto ended = asio::co_spawn(harness_.io(), ftp::end_stream(*c.stream, std::chrono::seconds(10)), asio::use_future);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(ended.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "ended while the path was full";
   // The client catches up: it takes the bytes sent outside TLS, then finds close_notify.
   std::vector<char> sink(64 * 1024);
   for (std::size_t drained = 0; drained < junk;) {
-    const ssize_t n = ::recv(SSL_get_fd(client.ssl()), sink.data(), std::min(sink.size(), junk - drained), 0);
+    const ssize_t n = ::recv(SSL_get_fd(c.client->ssl()), sink.data(), std::min(sink.size(), junk - drained), 0);
     ASSERT_GT(n, 0);
     drained += static_cast<std::size_t>(n);
   }
-  EXPECT_EQ(client.read_error(), SSL_ERROR_ZERO_RETURN) << ERR_error_string(ERR_peek_error(), nullptr);
+  EXPECT_EQ(c.client->read_error(), SSL_ERROR_ZERO_RETURN) << ERR_error_string(ERR_peek_error(), nullptr);
   ASSERT_EQ(ended.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(ended.get(), ftp::TransferResult::ok);
 }
@@ -478,25 +482,23 @@ TEST_F(TlsServerTest, SessionAgesWhileAReplyWaitsForASlowClient) {
   // that is not reading: the reply still arrives intact, and the fresh ticket follows it.
   auto server = make_short_lived();
   ClientContext ctx;
-  Client client(ctx, harness_.port());
-  auto ctrl = control(*server, client);
-  ASSERT_TRUE(ctrl);
-  SessionPtr first(client.session());
-  std::string big(16 << 20, '\0');
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + (i >> 11));
+  auto c = open_control(*server, ctx);
+  ASSERT_TRUE(c.stream);
+  Client& client = *c.client;
+  const std::string big = patterned_bytes(16 << 20);
   std::string received;
   std::thread reader([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // half the lifetime
     received = client.read(big.size());
   });
-  EXPECT_FALSE(harness_.write(*ctrl, big));
+  EXPECT_FALSE(harness_.write(*c.stream, big));
   reader.join();
   EXPECT_EQ(received.size(), big.size());
   EXPECT_TRUE(received == big) << "the reply was corrupted";
-  EXPECT_FALSE(harness_.write(*ctrl, "200"));
+  EXPECT_FALSE(harness_.write(*c.stream, "200"));
   EXPECT_EQ(client.read(3), "200");
   SessionPtr fresh(client.session());
-  EXPECT_TRUE(ticket_of(fresh.get()) != ticket_of(first.get())) << "no fresh ticket at half the lifetime";
+  EXPECT_TRUE(ticket_of(fresh.get()) != ticket_of(c.session.get())) << "no fresh ticket at half the lifetime";
 }
 
 TEST_F(TlsServerTest, LongTls12SessionKeepsResumingOnItsDataConnections) {
