@@ -1521,6 +1521,8 @@ Result<std::string> Session::build_listing(vfs::Path path, std::string_view type
     if (attributes && attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_found);
   }
   if (!attributes) return attributes.error();
+  // MLSD lists a directory only (RFC 3659).
+  if (machine && attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_a_directory);
   const auto now = vfs::TimePoint(std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::system_clock::now().time_since_epoch()));
   std::vector<vfs::DirectoryEntry> entries;
@@ -1616,14 +1618,7 @@ awaitable<void> Session::list_command(const std::string& arg, bool names_only, b
   if (target.empty()) target = ".";
   auto path = co_await resolve(target);
   if (!path) co_return;
-  auto listing = co_await offload([&]() -> Result<std::string> {
-    if (machine) {
-      auto attributes = fs_->stat(*path);
-      if (!attributes) return attributes.error();
-      if (attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_a_directory);
-    }
-    return build_listing(*path, target, names_only, machine);
-  });
+  auto listing = co_await offload([&] { return build_listing(*path, target, names_only, machine); });
   if (!listing) {
     reset_data();
     co_await reply(reply_for(listing.error()));
