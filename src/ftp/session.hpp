@@ -162,6 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The listing of `path`, which the client typed as `typed`. For LIST, NLST and STAT (not
   // MLSD) a last component that does not exist but holds wildcards is a pattern: the matching
   // entries of its directory, named as typed ("d/*.csv" gives "d/a.csv"), as `ls` prints them.
+  // MLSD (`machine`) takes a directory only.
   Result<std::string> build_listing(vfs::Path path, std::string_view typed, bool names_only, bool machine) const;
 
   // Command handlers (see the table in session.cpp).
