@@ -24,6 +24,7 @@ struct TlsOverrides {
   // false exempts a client that cannot resume TLS sessions on data connections (e.g. Python's
   // ftplib); every such exempt connection is logged.
   std::optional<bool> session_reuse_required;
+  std::optional<bool> allow_ccc;  // overrides ftp.tls.allow_ccc
 };
 
 // Mutual TLS login: the client certificate (verified against the FTPS client CA) that

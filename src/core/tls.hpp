@@ -58,6 +58,15 @@ class TlsServer {
       std::unique_ptr<ByteStream> plain, ByteStream& control, bool require_reuse,
       std::chrono::seconds timeout, FirstFlight* first) = 0;
 
+  // CCC (RFC 2228, RFC 4217): ends TLS on a control connection (a stream returned by
+  // secure_control) and leaves the TCP connection open in cleartext. Sends close_notify (the
+  // wait for the socket is bounded by `timeout`); the client's close_notify, which some clients
+  // send and others do not, is read and dropped by the first read that follows, along with any
+  // encrypted bytes before it. Afterwards `control` carries plain bytes and reports no TLS
+  // (secure() is false), but still anchors its data connections: secure_data() binds them to
+  // the session it had, as before. On failure the connection is unusable; the caller closes it.
+  virtual awaitable<error_code> clear_control(ByteStream& control, std::chrono::seconds timeout) = 0;
+
   // Re-reads certificate, key and CA files (SIGHUP). On error the old ones stay in use.
   virtual Result<void> reload() = 0;
 };

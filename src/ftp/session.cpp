@@ -125,7 +125,7 @@ std::span<const Session::CommandSpec> Session::commands() {
     {"AUTH", &Session::cmd_auth, false, Arg::required, "AUTH TLS", "AUTH TLS", true},
     {"PBSZ", &Session::cmd_pbsz, false, Arg::required, "PBSZ", "PBSZ 0", true},
     {"PROT", &Session::cmd_prot, false, Arg::required, "PROT", "PROT P | C", true},
-    {"CCC", &Session::cmd_ccc, false, Arg::none, "", "CCC (refused)", true},
+    {"CCC", &Session::cmd_ccc, false, Arg::none, "", "CCC", true},
   };
   return table;
 }
@@ -265,9 +265,10 @@ awaitable<void> Session::on_line(core::LineReader::Line line) {
       co_await handle_urgent(verb);
       co_return;
     }
-    if (verb == "AUTH") {
+    if (verb == "AUTH" || verb == "CCC") {
       // SECURITY: after a command that changes the stream, anything the client pipelined in
-      // the same packet is discarded, never executed (the STARTTLS injection class).
+      // the same packet is discarded, never executed (the STARTTLS injection class). After CCC
+      // the client must wait for the 200 and the close_notify exchange before it goes on.
       input_.clear();
       reader_.reset();
       reader_paused_ = true;
@@ -345,8 +346,8 @@ awaitable<void> Session::execute(QueuedLine line) {
     co_return;
   }
   const auto& command = parsed.command;
-  // The reader stopped after AUTH (see on_line); it resumes however AUTH ends, on the new
-  // stream if the handshake succeeded.
+  // The reader stopped after AUTH or CCC (see on_line); it resumes however the command ends,
+  // on the new stream if the handshake succeeded, in cleartext after CCC.
   struct ResumeReader {
     Session* session;
     ~ResumeReader() {
@@ -354,7 +355,7 @@ awaitable<void> Session::execute(QueuedLine line) {
       session->reader_paused_ = false;
       session->reader_wake_.notify();
     }
-  } resume{command.verb == "AUTH" ? this : nullptr};
+  } resume{command.verb == "AUTH" || command.verb == "CCC" ? this : nullptr};
   const CommandSpec* spec = find_command(command.verb);
   if (spec == nullptr) {
     log::debug("command_unknown").unum("session", id_).str("verb", command.verb);
@@ -1282,6 +1283,11 @@ bool Session::data_tls_required() const {
   return policy == TlsPolicy::required;
 }
 
+bool Session::ccc_allowed() const {
+  if (user_ && user_->tls.allow_ccc) return *user_->tls.allow_ccc;
+  return context_.settings.tls_allow_ccc;
+}
+
 bool Session::session_reuse_required() const {
   if (user_ && user_->tls.session_reuse_required) return *user_->tls.session_reuse_required;
   return context_.settings.tls_session_reuse;
@@ -1445,6 +1451,10 @@ awaitable<void> Session::cmd_auth(const std::string& arg) {
     co_await reply(503, "Already using TLS.");
     co_return;
   }
+  if (cleared_) {
+    co_await reply(503, "TLS was cleared with CCC on this connection; connect again to protect it.");
+    co_return;
+  }
   if (mechanism != "TLS" && mechanism != "SSL" && mechanism != "TLS-C" && mechanism != "TLS-P") {
     co_await reply(504, "AUTH mechanism not supported; use AUTH TLS.");
     co_return;
@@ -1462,7 +1472,7 @@ awaitable<void> Session::cmd_auth(const std::string& arg) {
 }
 
 awaitable<void> Session::cmd_pbsz(const std::string& arg) {
-  if (!control_->secure()) {
+  if (!control_->secure() && !cleared_) {
     co_await reply(503, "PBSZ needs AUTH TLS first.");
     co_return;
   }
@@ -1476,7 +1486,7 @@ awaitable<void> Session::cmd_pbsz(const std::string& arg) {
 }
 
 awaitable<void> Session::cmd_prot(const std::string& arg) {
-  if (!control_->secure() || !pbsz_) {
+  if ((!control_->secure() && !cleared_) || !pbsz_) {
     co_await reply(503, "PROT needs AUTH TLS and PBSZ first.");
     co_return;
   }
@@ -1500,8 +1510,38 @@ awaitable<void> Session::cmd_prot(const std::string& arg) {
 }
 
 awaitable<void> Session::cmd_ccc(const std::string&) {
-  // SECURITY: dropping to cleartext mid-session would expose every later command.
-  co_await reply(534, "CCC refused: the control connection stays protected.");
+  if (!control_->secure()) {
+    co_await reply(533, "CCC needs a protected control connection.");
+    co_return;
+  }
+  // SECURITY: cleartext exposes every later command and reply (names, not file data with
+  // PROT P), and lets anyone on the path inject commands. Only where the operator allows it,
+  // for clients behind firewalls that must read PASV/PORT, and only after a protected login:
+  // a connection without TLS takes no new login while TLS is required (cmd_user).
+  if (!ccc_allowed()) {
+    co_await reply(534, "CCC refused: the control connection stays protected.");
+    co_return;
+  }
+  if (!logged_in()) {
+    co_await reply(503, "Log in before CCC.");
+    co_return;
+  }
+  co_await reply(200, "Control connection in cleartext from now on.");
+  if (!output_.empty()) {  // the 200 must be on the wire before our close_notify
+    close();
+    co_return;
+  }
+  if (const error_code ec = co_await context_.tls->clear_control(*control_, context_.limits.login_timeout)) {
+    log::warn("tls_failed")
+        .unum("session", id_)
+        .str("client", peer_.address().to_string())
+        .str("channel", "control")
+        .str("error", ec == asio::error::timed_out ? "no close_notify from the client after CCC" : ec.message());
+    close();
+    co_return;
+  }
+  cleared_ = true;
+  log::info("tls_cleared").unum("session", id_).str("client", peer_.address().to_string()).str("user", user_->name);
 }
 
 // --- Listings ----------------------------------------------------------------------------

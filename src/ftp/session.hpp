@@ -217,6 +217,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool control_tls_required(const auth::User* user) const;
   bool data_tls_required() const;
   bool session_reuse_required() const;
+  bool ccc_allowed() const;
   // True when the control connection presented a verified client certificate naming `user`.
   bool certificate_identifies(const auth::User& user) const;
   // The end of every successful login: the checked view of the home, the log line, the reply.
@@ -293,6 +294,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<auth::AuthorizedFilesystem> fs_;
   unsigned login_failures_ = 0;
   bool secured_ = false;       // the control connection went TLS (for the session_end line)
+  bool cleared_ = false;       // ... and back to cleartext with CCC
   bool pbsz_ = false;          // PBSZ 0 received on a protected control connection
   bool prot_private_ = false;  // PROT P: data connections are TLS-protected
 

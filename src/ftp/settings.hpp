@@ -44,6 +44,9 @@ struct Settings {
   TlsPolicy tls_data = TlsPolicy::required;
   // A protected data connection must resume its control connection's TLS session.
   bool tls_session_reuse = true;
+  // CCC: a logged-in client may take its control connection back to cleartext (for firewalls
+  // that must see PASV/PORT); data connections keep their protection. Refused (534) by default.
+  bool tls_allow_ccc = false;
 };
 
 }  // namespace filegate::ftp

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
@@ -84,7 +85,7 @@ class TlsStream final : public core::ByteStream {
 
   std::size_t read_some(std::span<std::byte> buffer, error_code& ec) override;
   std::size_t write_some(std::span<const std::byte> buffer, error_code& ec) override;
-  Readiness wants() const override { return wants_; }
+  Readiness wants() const override { return cleared_ && !peer_close_pending_ ? plain_->wants() : wants_; }
   awaitable<error_code> wait(Readiness direction) override { return plain_->wait(direction); }
   awaitable<error_code> shutdown() override;
   void close() override { plain_->close(); }
@@ -95,12 +96,18 @@ class TlsStream final : public core::ByteStream {
   int native_handle() override { return plain_->native_handle(); }
   tcp::endpoint local_endpoint() const override { return plain_->local_endpoint(); }
   tcp::endpoint remote_endpoint() const override { return plain_->remote_endpoint(); }
-  const core::TlsInfo* tls() const override { return &info_; }
+  const core::TlsInfo* tls() const override { return cleared_ ? nullptr : &info_; }
 
   // SSL_accept until done, failed, or `deadline` passes. With `first`, the server's first flight
   // carries first->bytes (see core::FirstFlight and send_first_flight).
   awaitable<error_code> handshake(std::chrono::steady_clock::time_point deadline,
                                   core::FirstFlight* first = nullptr);
+  // CCC on a control connection: sends our close_notify; from then on the stream carries
+  // cleartext (see core::TlsServer::clear_control). The client's close_notify, if it sends one,
+  // is taken by the first read (settle_peer_close).
+  awaitable<error_code> clear(std::chrono::steady_clock::time_point deadline);
+  bool cleared() const { return cleared_; }
+
   // After a handshake with require_reuse: did it resume a session bound to our token?
   bool resumed_own_session() const;
   // A data connection presenting `session`: was it issued on this connection's control
@@ -128,6 +135,9 @@ class TlsStream final : public core::ByteStream {
   void refresh_session();
   error_code map_error(int ret, int saved_errno);
   void fill_info();
+  // After CCC, before the first cleartext read: reads the client's close_notify if one comes.
+  // False with `ec` set (would_block included) until that is settled.
+  bool settle_peer_close(error_code& ec);
 
   std::unique_ptr<core::ByteStream> plain_;
   SslCtxPtr ctx_;  // the context ssl_ was made from: data connections use the same one
@@ -138,6 +148,9 @@ class TlsStream final : public core::ByteStream {
   bool failed_ = false;  // a fatal TLS error: SSL_shutdown must not be called
   bool protocol_error_ = false;  // the peer broke the TLS protocol: forget the session
   std::time_t renewed_ = 0;  // control connections: when the client's session was last renewed
+  bool cleared_ = false;     // control connections after CCC: plain bytes through plain_
+  bool peer_close_pending_ = false;  // ... once the client's close_notify, if any, is read
+  std::size_t discarded_ = 0;        // encrypted bytes dropped after CCC
   core::TlsInfo info_;
 };
 
@@ -221,6 +234,10 @@ error_code TlsStream::map_error(int ret, int saved_errno) {
 }
 
 std::size_t TlsStream::read_some(std::span<std::byte> buffer, error_code& ec) {
+  if (cleared_) {
+    if (peer_close_pending_ && !settle_peer_close(ec)) return 0;
+    return plain_->read_some(buffer, ec);
+  }
   ec = {};
   wants_ = Readiness::read;
   if (buffer.empty()) return 0;
@@ -240,6 +257,9 @@ void TlsStream::refresh_session() {
   renewed_ = now;
   ERR_clear_error();
   if (SSL_version(ssl_) == TLS1_3_VERSION) {
+    // After CCC no ticket can reach the client (see the README: TLS 1.3 sessions then last
+    // session_lifetime from the last ticket); TLS 1.2 sessions are kept alive below.
+    if (cleared_) return;
     if (SSL_new_session_ticket(ssl_) != 1) ERR_clear_error();
   } else if (SSL_SESSION* session = SSL_get0_session(ssl_)) {
     SSL_SESSION_set_time(session, static_cast<long>(now));  // (OpenSSL re-sorts its cache)
@@ -247,6 +267,10 @@ void TlsStream::refresh_session() {
 }
 
 std::size_t TlsStream::write_some(std::span<const std::byte> buffer, error_code& ec) {
+  if (cleared_) {
+    if (renewed_ != 0 && !buffer.empty()) refresh_session();
+    return plain_->write_some(buffer, ec);
+  }
   ec = {};
   wants_ = Readiness::write;
   if (buffer.empty()) return 0;
@@ -262,6 +286,7 @@ std::size_t TlsStream::write_some(std::span<const std::byte> buffer, error_code&
 }
 
 awaitable<error_code> TlsStream::shutdown() {
+  if (cleared_) co_return co_await plain_->shutdown();
   error_code result;
   // close_notify and the FIN leave together (shutdown() pushes out what the cork holds).
   plain_->cork(true);
@@ -291,6 +316,91 @@ awaitable<error_code> TlsStream::shutdown() {
   }
   const error_code ec = co_await plain_->shutdown();
   co_return result ? result : ec;
+}
+
+awaitable<error_code> TlsStream::clear(std::chrono::steady_clock::time_point deadline_at) {
+  if (role_ != Role::control || cleared_ || failed_) co_return TlsErrc::not_secure;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor);
+  deadline.expires_at(deadline_at);
+  // From here on OpenSSL reads one record at a time, never past the client's close_notify:
+  // what follows it is the client's first cleartext command, which must stay in the socket.
+  SSL_set_read_ahead(ssl_, 0);
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    // 0 once our close_notify is written (a retry after WANT_WRITE writes the pending alert),
+    // 1 if the client's had already arrived.
+    const int ret = SSL_shutdown(ssl_);
+    if (ret >= 0) {
+      peer_close_pending_ = ret == 0;
+      break;
+    }
+    const error_code ec = map_error(ret, errno);
+    if (ec != asio::error::would_block) co_return ec;
+    auto result = co_await (plain_->wait(wants_) || deadline.async_wait(as_tuple_awaitable));
+    if (result.index() == 1) co_return asio::error::timed_out;
+    if (const error_code wait_ec = std::get<0>(result)) co_return wait_ec;
+  }
+  ERR_clear_error();
+  cleared_ = true;
+  co_return error_code{};
+}
+
+bool TlsStream::settle_peer_close(error_code& ec) {
+  // Clients differ: some answer our close_notify with theirs (lftp, curl's "active" CCC mode),
+  // others go straight on in cleartext (curl's default). The next byte tells: a TLS record
+  // starts with a content type from 20 to 23, an FTP command with a letter.
+  if (SSL_has_pending(ssl_) != 1) {  // (nothing of a record read yet)
+    unsigned char first = 0;
+    const ssize_t n = ::recv(plain_->native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) {
+      ec = asio::error::eof;
+      return false;
+    }
+    if (n < 0) {
+      wants_ = Readiness::read;
+      ec = errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
+                                                     : error_code(errno, boost::system::system_category());
+      return false;
+    }
+    if (first < 20 || first > 23) {
+      peer_close_pending_ = false;
+      return true;
+    }
+  }
+  // The client's records up to its close_notify. Encrypted bytes it sent after CCC (a client
+  // must wait for the 200) are dropped, up to a bound.
+  constexpr std::size_t discard_limit = 64 * 1024;
+  std::array<std::byte, 4096> scratch;
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    std::size_t n = 0;
+    const int ret = SSL_read_ex(ssl_, scratch.data(), scratch.size(), &n);
+    if (ret == 1) {
+      discarded_ += n;
+      if (discarded_ > discard_limit) {
+        failed_ = true;
+        ec = error_code(EPROTO, boost::system::system_category());
+        return false;
+      }
+      continue;
+    }
+    ec = map_error(ret, errno);
+    if (ec != asio::error::eof) return false;
+    ec = {};
+    peer_close_pending_ = false;
+    // SECURITY: with read-ahead off, OpenSSL holds nothing beyond the close_notify; anything it
+    // does hold was read ahead before CCC, so sent before the client could have seen the 200.
+    // Such a client is out of step, and nothing it sent that way is executed.
+    if (SSL_has_pending(ssl_) == 1) {
+      failed_ = true;
+      ec = error_code(EPROTO, boost::system::system_category());
+      return false;
+    }
+    return true;
+  }
 }
 
 std::string name_text(X509_NAME* name) {
@@ -581,6 +691,12 @@ class OpenSslTlsServer final : public core::TlsServer {
       co_return ec;
     }
     co_return std::unique_ptr<core::ByteStream>(std::move(*stream));
+  }
+
+  awaitable<error_code> clear_control(core::ByteStream& control, std::chrono::seconds timeout) override {
+    auto* control_tls = dynamic_cast<TlsStream*>(&control);
+    if (control_tls == nullptr) co_return TlsErrc::not_secure;
+    co_return co_await control_tls->clear(std::chrono::steady_clock::now() + timeout);
   }
 
   Result<void> reload() override {

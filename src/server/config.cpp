@@ -857,7 +857,8 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
   ftps::TlsSettings tls;
   const auto map = fields(f.value, "ftp.tls",
                           {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "client_ca",
-                           "client_certificate", "control", "data", "session_reuse", "session_lifetime"});
+                           "client_certificate", "control", "data", "session_reuse", "session_lifetime",
+                           "allow_ccc"});
   const auto file = [&](std::string_view key, bool required) {
     const std::string path = join("ftp.tls", key);
     const auto it = map.find(std::string(key));
@@ -897,6 +898,9 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
   if (const auto it = map.find("session_reuse"); it != map.end()) {
     settings.tls_session_reuse = bool_value(it->second, "ftp.tls.session_reuse");
   }
+  if (const auto it = map.find("allow_ccc"); it != map.end()) {
+    settings.tls_allow_ccc = bool_value(it->second, "ftp.tls.allow_ccc");
+  }
   if (const auto it = map.find("session_lifetime"); it != map.end()) {
     tls.session_lifetime = std::chrono::seconds(integer_value(it->second, "ftp.tls.session_lifetime", 60, 7 * 86400));
   }
@@ -905,7 +909,7 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
 
 auth::TlsOverrides Reader::read_user_tls(const Field& f, const std::string& path) const {
   auth::TlsOverrides tls;
-  const auto map = fields(f.value, path, {"control", "data", "session_reuse"});
+  const auto map = fields(f.value, path, {"control", "data", "session_reuse", "allow_ccc"});
   if (const auto it = map.find("control"); it != map.end()) {
     tls.control_required = read_policy(it->second, join(path, "control")) == ftp::TlsPolicy::required;
   }
@@ -914,6 +918,9 @@ auth::TlsOverrides Reader::read_user_tls(const Field& f, const std::string& path
   }
   if (const auto it = map.find("session_reuse"); it != map.end()) {
     tls.session_reuse_required = bool_value(it->second, join(path, "session_reuse"));
+  }
+  if (const auto it = map.find("allow_ccc"); it != map.end()) {
+    tls.allow_ccc = bool_value(it->second, join(path, "allow_ccc"));
   }
   return tls;
 }

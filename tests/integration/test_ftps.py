@@ -236,7 +236,7 @@ LISTENERS = [
 def server(module_server_factory, tls_certs):
     srv = module_server_factory.start(
         listen=LISTENERS, tls=tls_certs.server_tls(min_version="TLSv1.2"),
-        user_tls={"bob": {"control": "optional", "session_reuse": False}})
+        user_tls={"bob": {"control": "optional", "session_reuse": False, "allow_ccc": True}})
     srv.optional_port = srv.endpoints[2][1]
     (srv.home("bob") / "readme.txt").write_bytes(b"for bob\n")
     (srv.home("alice") / "readme-alice.txt").write_bytes(b"for alice\n")
@@ -806,8 +806,11 @@ def test_session_idle_past_the_ticket_lifetime_keeps_transferring(server_factory
     between (as FileZilla does), must still transfer afterwards: ProFTPD's FileZilla failure
     after the ticket lifetime. ftplib (OpenSSL) and lftp (GnuTLS), each over TLS 1.3 and
     TLS 1.2, run side by side against a 60 s lifetime (the shortest allowed); each uploads,
-    sends one NOOP at 32 s, and uploads again at 63 s, when the login's session has expired."""
-    srv = server_factory.start(tls=tls_certs.server_tls(session_lifetime=60))
+    sends one NOOP at 32 s, and uploads again at 63 s, when the login's session has expired.
+    One more ftplib session does the same over TLS 1.2 after CCC: its data connections resume
+    the login's session, bound to its control connection. (After CCC over TLS 1.3 no fresh
+    ticket can reach the client, and clients do not offer expired ones.)"""
+    srv = server_factory.start(tls=tls_certs.server_tls(session_lifetime=60, allow_ccc=True))
     first, second = os.urandom(200_000), os.urandom(300_001)
     (tmp_path / "first").write_bytes(first)
     (tmp_path / "second").write_bytes(second)
@@ -818,7 +821,7 @@ def test_session_idle_past_the_ticket_lifetime_keeps_transferring(server_factory
         r = lftp_tls(srv, tls_certs, script, LFTP_EAGER + extra, 150)
         assert r.returncode == 0, f"{name}: {r.stderr}"
 
-    def ftplib_session(name, tls12=False):
+    def ftplib_session(name, tls12=False, ccc=False):
         context = client_context(tls_certs)
         if tls12:
             context.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -826,6 +829,9 @@ def test_session_idle_past_the_ticket_lifetime_keeps_transferring(server_factory
         start = time.monotonic()
         try:
             login_session = ftp.sock.session
+            if ccc:
+                ftp.data_session = login_session
+                ftp.ccc()
             stor_bytes(ftp, f"/{name}-1.bin", first)
             time.sleep(max(0.0, start + 32 - time.monotonic()))
             ftp.voidcmd("NOOP")
@@ -842,18 +848,20 @@ def test_session_idle_past_the_ticket_lifetime_keeps_transferring(server_factory
         finally:
             close_ftp(ftp)
 
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
         runs = [pool.submit(ftplib_session, "ftplib13"), pool.submit(ftplib_session, "ftplib12", True),
                 pool.submit(lftp_session, "lftp13"),
-                pool.submit(lftp_session, "lftp12", "set ssl:priority NORMAL:-VERS-TLS1.3; ")]
+                pool.submit(lftp_session, "lftp12", "set ssl:priority NORMAL:-VERS-TLS1.3; "),
+                pool.submit(ftplib_session, "ccc12", True, True)]
         for run in runs:
             run.result()
-    names = ("ftplib13", "ftplib12", "lftp13", "lftp12")
+    names = ("ftplib13", "ftplib12", "lftp13", "lftp12", "ccc12")
     home = srv.home("alice")
     for name in names:
         assert (home / f"{name}-1.bin").read_bytes() == first, name
         assert (home / f"{name}-2.bin").read_bytes() == second, name
-    assert len(srv.events("tls", channel="control", version="TLSv1.2")) == 2
+    assert len(srv.events("tls", channel="control", version="TLSv1.2")) == 3
+    assert len(srv.events("tls_cleared")) == 1
     # Each client's uploads went through at the first attempt, on the control connection it
     # logged in with (lftp reconnects and retries a failed transfer).
     events = srv.events("transfer", direction="upload")
@@ -1240,6 +1248,186 @@ def test_starttls_injection_before_login_on_required_listener(server, tls_certs)
         r = ctl.cmd(f"PASS {ALICE}")
         assert r.code == 503, f"PASS after an injected USER: {r.text}"
         ctl.login()
+
+
+# --------------------------------------------------------------------------------------------
+# CCC: back to a cleartext control connection after a protected login (ftp.tls.allow_ccc)
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ccc_server(module_server_factory, tls_certs):
+    """CCC allowed for everyone but bob; TLS required on both channels, with session reuse."""
+    srv = module_server_factory.start(
+        tls=tls_certs.server_tls(min_version="TLSv1.2", allow_ccc=True),
+        user_tls={"bob": {"allow_ccc": False}})
+    (srv.home("alice") / "before.txt").write_bytes(b"written before the CCC\n")
+    return srv
+
+
+def test_curl_clears_the_control_connection(ccc_server, tls_certs, workdir):
+    """curl --ftp-ssl-ccc-mode active answers the server's close_notify with its own and keeps
+    the TLS session: later commands go in cleartext, and protected transfers resume it."""
+    srv = ccc_server
+    src = workdir / "ccc.bin"
+    data = os.urandom(300_000)
+    src.write_bytes(data)
+    ccc = ["--ftp-ssl-ccc", "--ftp-ssl-ccc-mode", "active"]
+    r = curl_tls(tls_certs, "--ssl-reqd", *ccc, "-T", str(src), url(srv.port, "/ccc.bin"))
+    assert r.returncode == 0, r.stderr
+    assert (srv.home("alice") / "ccc.bin").read_bytes() == data
+    r = curl_tls(tls_certs, "--ssl-reqd", *ccc, "-o", str(workdir / "back"), url(srv.port, "/ccc.bin"))
+    assert r.returncode == 0, r.stderr
+    assert (workdir / "back").read_bytes() == data
+    assert len(srv.wait_for_event("tls_cleared", user="alice", count=2)) >= 2
+    assert not srv.events("tls_failed"), srv.events("tls_failed")
+
+
+def test_clients_that_drop_the_session_with_ccc_work_when_exempt_from_reuse(server, tls_certs, workdir):
+    """curl's default CCC mode ends TLS without its own close_notify, after which OpenSSL will
+    not resume the session; lftp forgets it. Their data connections cannot resume the control
+    connection's session, so they need a user exempt from session reuse (bob, who also has
+    CCC allowed on a server that refuses it by default)."""
+    r = curl_tls(tls_certs, "--ssl-reqd", "--ftp-ssl-ccc", url(server.port, "/readme.txt", user="bob"))
+    assert r.returncode == 0 and r.stdout == "for bob\n", r.stderr
+    r = run_tool(["lftp", "-u", f"bob,{BOB}", "-p", str(server.port), "-e",
+                  "set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-force true; "
+                  "set ftp:ssl-protect-data true; set ftp:ssl-use-ccc yes; "
+                  f"set ssl:ca-file {tls_certs.ca}; get readme.txt -o {workdir}/readme; cls -1; bye",
+                  HOST], timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "readme.txt" in r.stdout.split()
+    assert (workdir / "readme").read_bytes() == b"for bob\n"
+    assert len(server.wait_for_event("tls_cleared", user="bob", count=2)) >= 2
+
+
+def test_ccc_keeps_data_connections_protected_and_bound(ccc_server, tls_certs):
+    """After CCC, commands and replies travel in cleartext, but data connections still need
+    PROT P and must resume the control connection's TLS session; no new login is accepted
+    without TLS, and AUTH cannot come back on that connection."""
+    srv = ccc_server
+    with tls_control(srv.port, tls_certs, login="alice") as ctl:
+        ctl.expect("PBSZ 0", 200)
+        ctl.expect("PROT P", 200)
+        assert ctl.cmd("NOOP").code == 200  # a TLS 1.3 ticket has arrived
+        session, context = ctl.sock.session, ctl.sock.context
+        assert ctl.cmd("CCC").code == 200
+        ctl.sock = ctl.sock.unwrap()  # close_notify both ways; the same TCP connection goes on
+        assert ctl.buf == b""
+        r = ctl.cmd("PWD")
+        assert r.code == 257, r.text
+        # A protected download on a data connection resuming the control's session.
+        port = parse_epsv(ctl.cmd("EPSV"))
+        raw = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        ctl.send("RETR /before.txt\r\n")
+        data = context.wrap_socket(raw, server_hostname=HOST, session=session)
+        assert ctl.reply().code == 150
+        assert data.session_reused
+        assert recv_all(data) == b"written before the CCC\n"
+        data.close()
+        assert ctl.reply().code == 226
+        # A data connection with a full handshake is still refused, before the file is touched.
+        port = parse_epsv(ctl.cmd("EPSV"))
+        raw = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        ctl.send("STOR /before.txt\r\n")
+        with contextlib.suppress(ssl.SSLError, OSError):
+            stranger = context.wrap_socket(raw, server_hostname=HOST)
+            stranger.sendall(b"overwritten")
+            stranger.close()
+        reply = ctl.reply()
+        if reply.code == 150:
+            reply = ctl.reply()
+        assert reply.code == 425, reply.text
+        assert (srv.home("alice") / "before.txt").read_bytes() == b"written before the CCC\n"
+        assert ctl.cmd("PROT C").code == 534, "the data policy still holds"
+        assert ctl.cmd("AUTH TLS").code == 503
+        # No login in cleartext: the listener requires TLS for it.
+        assert ctl.cmd("REIN").code == 220
+        assert ctl.cmd("USER alice").code == 530
+        assert ctl.cmd("PASS " + ALICE).code == 530
+        assert ctl.cmd("QUIT").code == 221
+        assert recv_all(ctl.sock) == b""  # a plain FIN: no TLS left to close
+    event = srv.wait_for_event("tls_cleared", user="alice")[-1]
+    assert event["client"] == HOST
+
+
+def test_ccc_policy_replies(ccc_server, server, tls_certs):
+    with Control(HOST, ccc_server.port) as ctl:
+        assert ctl.cmd("CCC").code == 533, "CCC on a connection without TLS"
+        starttls(ctl, client_context(tls_certs))
+        assert ctl.cmd("CCC").code == 503, "CCC before login"
+        assert ctl.cmd("NOOP").code == 200, "still over TLS"
+        ctl.login("bob", BOB)
+        assert ctl.cmd("CCC").code == 534, "bob's account does not allow CCC"
+        assert ctl.cmd("NOOP").code == 200, "still over TLS"
+    with tls_control(server.port, tls_certs, login="alice") as ctl:
+        assert ctl.cmd("CCC").code == 534, "refused by default"
+        assert ctl.cmd("NOOP").code == 200
+
+
+class BioClient:
+    """TLS over a memory BIO on a raw socket, so a test decides what goes into each packet."""
+
+    def __init__(self, sock, ctx):
+        self.sock, self.incoming, self.outgoing = sock, ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=HOST)
+        self.buf = b""
+
+    def flush(self, extra=b""):
+        self.sock.sendall(self.outgoing.read() + extra)
+
+    def pump(self, step):
+        while True:
+            try:
+                result = step()
+                self.flush()
+                return result
+            except ssl.SSLWantReadError:
+                self.flush()
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError("connection closed")
+                self.incoming.write(chunk)
+
+    def cmd(self, line):
+        self.pump(lambda: self.tls.write(line.encode() + b"\r\n"))
+        while b"\r\n" not in self.buf:
+            self.buf += self.pump(lambda: self.tls.read(65536))
+        reply, self.buf = self.buf.split(b"\r\n", 1)
+        return int(reply[:3])
+
+
+def test_cleartext_right_behind_the_clients_close_notify_is_not_lost(ccc_server, tls_certs):
+    """A client that sends its close_notify and its next command in one packet, without waiting
+    for the server's close_notify, must get that command executed in cleartext."""
+    sock = socket.create_connection((HOST, ccc_server.port), timeout=TIMEOUT)
+    with contextlib.closing(sock):
+        f = sock.makefile("rb")
+        assert f.readline().startswith(b"220")
+        sock.sendall(b"AUTH TLS\r\n")
+        assert f.readline().startswith(b"234")
+        client = BioClient(sock, client_context(tls_certs))
+        client.pump(client.tls.do_handshake)
+        assert client.cmd("USER alice") == 331
+        assert client.cmd("PASS " + ALICE) == 230
+        assert client.cmd("CCC") == 200
+        with contextlib.suppress(ssl.SSLWantReadError):
+            client.tls.unwrap()  # queues our close_notify
+        client.flush(b"PWD\r\n")
+        # The server's close_notify, then the reply to PWD in cleartext.
+        while True:
+            try:
+                client.tls.unwrap()
+                break
+            except ssl.SSLWantReadError:
+                chunk = sock.recv(65536)
+                assert chunk, "closed before the close_notify exchange ended"
+                client.incoming.write(chunk)
+        rest = client.incoming.read()  # whatever came after the server's close_notify
+        while b"\r\n" not in rest:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed; got {rest!r}"
+            rest += chunk
+        assert rest.startswith(b"257 "), rest
 
 
 # --------------------------------------------------------------------------------------------

@@ -254,6 +254,78 @@ TEST_F(TlsServerTest, Tls13DataConnectionResumesControlSession) {
   EXPECT_EQ(data_client->read(4), "file");
 }
 
+// CCC: the server's close_notify, then cleartext on the same TCP connection. Clients differ in
+// whether they answer with a close_notify of their own; both must work, and the client's first
+// cleartext command must not be swallowed, even when it follows its close_notify in one packet.
+TEST_F(TlsServerTest, ClearedControlCarriesCleartextWhetherOrNotTheClientSendsCloseNotify) {
+  auto server = make(settings());
+  for (const bool answers : {true, false}) {
+    SCOPED_TRACE(answers ? "client answers with close_notify" : "client sends none");
+    ClientContext ctx;
+    Client client(ctx, harness_.port());
+    auto stream = control(*server, client);
+    ASSERT_TRUE(stream);
+    EXPECT_FALSE(harness_.clear(*server, *stream));
+    EXPECT_FALSE(stream->secure());
+    EXPECT_EQ(stream->tls(), nullptr);
+    EXPECT_EQ(client.read_error(), SSL_ERROR_ZERO_RETURN);  // our close_notify
+    if (answers) {
+      // Its close_notify and the next command in one write.
+      ASSERT_EQ(SSL_shutdown(client.ssl()), 1);
+    }
+    client.send_raw("PWD\r\n");
+    auto [got, ec] = harness_.read(*stream, 5);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, "PWD\r\n");
+    EXPECT_FALSE(harness_.write(*stream, "257 /\r\n"));
+    EXPECT_EQ(client.recv_raw(7), "257 /\r\n");
+    // The end of a cleared connection is a plain FIN.
+    EXPECT_FALSE(harness_.shutdown(*stream));
+    EXPECT_EQ(client.recv_raw(1), "");
+  }
+}
+
+TEST_F(TlsServerTest, EncryptedBytesBeforeTheClientsCloseNotifyAreDroppedUpToABound) {
+  auto server = make(settings());
+  for (const std::size_t size : {std::size_t{1000}, std::size_t{100'000}}) {
+    SCOPED_TRACE(size);
+    ClientContext ctx;
+    Client client(ctx, harness_.port());
+    auto stream = control(*server, client);
+    ASSERT_TRUE(stream);
+    EXPECT_FALSE(harness_.clear(*server, *stream));
+    client.write(std::string(size, 'x'));  // sent before it read our close_notify
+    EXPECT_EQ(client.read_error(), SSL_ERROR_ZERO_RETURN);
+    SSL_shutdown(client.ssl());
+    client.send_raw("NOOP\r\n");
+    auto [got, ec] = harness_.read(*stream, 6);
+    if (size < 64 * 1024) {
+      EXPECT_FALSE(ec) << ec.message();
+      EXPECT_EQ(got, "NOOP\r\n");
+    } else {
+      EXPECT_EQ(ec, boost::system::errc::protocol_error);
+      EXPECT_EQ(got, "");
+    }
+  }
+}
+
+TEST_F(TlsServerTest, DataConnectionsOfAClearedControlStillResumeItsSession) {
+  auto server = make(settings());
+  ClientContext ctx;
+  auto ctrl = open_control(*server, ctx);
+  ASSERT_TRUE(ctrl.stream);
+  ASSERT_FALSE(harness_.clear(*server, *ctrl.stream));
+  auto result = data(*server, *ctrl.stream, ctx, ctrl.session.get(), true);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE((*result)->tls()->session_reused);
+  // Without the session: refused, as before CCC.
+  auto refused = data(*server, *ctrl.stream, ctx, nullptr, true);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), TlsErrc::session_not_reused);
+  // CCC on a plain stream, or twice, is refused.
+  EXPECT_EQ(harness_.clear(*server, *ctrl.stream), TlsErrc::not_secure);
+}
+
 TEST_F(TlsServerTest, DataConnectionWithoutSessionIsRefused) {
   auto server = make(settings());
   ClientContext ctx;

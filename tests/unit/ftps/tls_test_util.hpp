@@ -255,6 +255,23 @@ class Client {
     return cn;
   }
   SSL* ssl() const { return ssl_; }
+  // The TCP socket under the TLS, for bytes outside it (after CCC).
+  void send_raw(const std::string& data) {
+    if (::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(data.size())) {
+      throw std::runtime_error("raw send failed");
+    }
+  }
+  std::string recv_raw(std::size_t n) {
+    std::string out(n, '\0');
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t got = ::recv(fd_, out.data() + done, n - done, 0);
+      if (got <= 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    out.resize(done);
+    return out;
+  }
 
  private:
   int fd_ = -1;
@@ -413,6 +430,17 @@ class Harness {
   error_code shutdown(core::ByteStream& stream) {
     return asio::co_spawn(
                io_, [&stream]() -> awaitable<error_code> { co_return co_await stream.shutdown(); },
+               asio::use_future)
+        .get();
+  }
+
+  // CCC: TlsServer::clear_control on `stream`.
+  error_code clear(core::TlsServer& server, core::ByteStream& stream) {
+    return asio::co_spawn(
+               io_,
+               [&server, &stream]() -> awaitable<error_code> {
+                 co_return co_await server.clear_control(stream, std::chrono::seconds(5));
+               },
                asio::use_future)
         .get();
   }

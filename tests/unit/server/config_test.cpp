@@ -250,10 +250,13 @@ TEST(Config, TlsSectionAndOverrides) {
       "    min_version: TLSv1.3\n"
       "    control: optional\n"
       "    session_reuse: false\n"
+      "    allow_ccc: true\n"
       "users:\n"
       "  - name: legacy\n"
       "    home: /srv/legacy\n"
-      "    tls: {control: required, data: optional, session_reuse: false}\n";
+      "    tls: {control: required, data: optional, session_reuse: false, allow_ccc: false}\n"
+      "  - name: other\n"
+      "    home: /srv/other\n";
   const Config config = parse_config(text, "t.yaml", "/etc/filegate");
   ASSERT_TRUE(config.ftp && config.ftp_tls);
   EXPECT_EQ(config.ftp_tls->certificate_file, "/etc/filegate/certs/server.pem");
@@ -262,14 +265,17 @@ TEST(Config, TlsSectionAndOverrides) {
   EXPECT_EQ(config.ftp->tls_control, ftp::TlsPolicy::optional);
   EXPECT_EQ(config.ftp->tls_data, ftp::TlsPolicy::required);  // the safe default stays
   EXPECT_FALSE(config.ftp->tls_session_reuse);
+  EXPECT_TRUE(config.ftp->tls_allow_ccc);
   EXPECT_FALSE(config.ftp->listeners[0].implicit_tls);
   EXPECT_TRUE(config.ftp->listeners[1].implicit_tls);
   EXPECT_EQ(config.ftp->listeners[2].tls_control, ftp::TlsPolicy::optional);
   EXPECT_EQ(config.ftp->listeners[2].tls_data, ftp::TlsPolicy::optional);
-  ASSERT_EQ(config.users.size(), 1u);
+  ASSERT_EQ(config.users.size(), 2u);
   EXPECT_EQ(config.users[0].tls.control_required, true);
   EXPECT_EQ(config.users[0].tls.data_required, false);
   EXPECT_EQ(config.users[0].tls.session_reuse_required, false);
+  EXPECT_EQ(config.users[0].tls.allow_ccc, false);
+  EXPECT_EQ(config.users[1].tls.allow_ccc, std::nullopt);
 }
 
 TEST(Config, ClientCertificateLogin) {
@@ -302,6 +308,7 @@ TEST(Config, TlsPolicyDefaultsAreRequired) {
   EXPECT_EQ(defaults.tls_control, ftp::TlsPolicy::required);
   EXPECT_EQ(defaults.tls_data, ftp::TlsPolicy::required);
   EXPECT_TRUE(defaults.tls_session_reuse);
+  EXPECT_FALSE(defaults.tls_allow_ccc);  // CCC is refused unless configured
   const Config config = parse_config("ftp:\n  listen: [\":21\"]\n", "f.yaml");
   EXPECT_FALSE(config.ftp_tls);
 }
@@ -493,7 +500,7 @@ const BadConfig bad_configs[] = {
     {"client_cert_without_ca", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, client_certificate: required}\n",
      "filegate.yaml:3: ftp.tls.client_certificate: needs ftp.tls.client_ca"},
     {"user_tls_key", "users:\n  - name: bob\n    home: /srv/bob\n    tls: {kontrol: required}\n",
-     "filegate.yaml:4: users[0].tls.kontrol: unknown key (expected one of: control, data, session_reuse)"},
+     "filegate.yaml:4: users[0].tls.kontrol: unknown key (expected one of: control, data, session_reuse, allow_ccc)"},
     {"sftp_no_listen", "sftp:\n  host_keys: [k]\n", "filegate.yaml:1: sftp: missing required key 'listen'"},
     {"sftp_no_host_keys", "sftp:\n  listen: [\":22\"]\n",
      "filegate.yaml:1: sftp: missing required key 'host_keys' (make one with: ssh-keygen -t ed25519 -N '' -f FILE)"},
