@@ -63,6 +63,10 @@ int queued_errno() {
 
 int stream_index();
 
+// CCC: how long the server waits for a client to start the close_notify exchange before it
+// starts it (see TlsStream::clear).
+constexpr auto ccc_grace = std::chrono::milliseconds(100);
+
 enum class Role { control, data };
 
 class TlsStream final : public core::ByteStream {
@@ -102,9 +106,9 @@ class TlsStream final : public core::ByteStream {
   // carries first->bytes (see core::FirstFlight and send_first_flight).
   awaitable<error_code> handshake(std::chrono::steady_clock::time_point deadline,
                                   core::FirstFlight* first = nullptr);
-  // CCC on a control connection: sends our close_notify; from then on the stream carries
-  // cleartext (see core::TlsServer::clear_control). The client's close_notify, if it sends one,
-  // is taken by the first read (settle_peer_close).
+  // CCC on a control connection: answers the client's close_notify, or sends ours first; from
+  // then on the stream carries cleartext (see core::TlsServer::clear_control). A client's
+  // close_notify that comes after ours is taken by the first read (settle_peer_close).
   awaitable<error_code> clear(std::chrono::steady_clock::time_point deadline);
   bool cleared() const { return cleared_; }
 
@@ -326,16 +330,32 @@ awaitable<error_code> TlsStream::clear(std::chrono::steady_clock::time_point dea
   // From here on OpenSSL reads one record at a time, never past the client's close_notify:
   // what follows it is the client's first cleartext command, which must stay in the socket.
   SSL_set_read_ahead(ssl_, 0);
+  peer_close_pending_ = true;
+  // Clients that start the closure themselves (Python's FTP_TLS.ccc(), curl's "active" CCC
+  // mode) do so at once and get our close_notify in answer. The others wait for ours; it leaves
+  // a moment after the 200, not with it: lftp takes a close_notify that it reads together with
+  // the 200 for the end of the connection.
+  asio::steady_timer grace(executor);
+  grace.expires_after(ccc_grace);
+  auto first = co_await (plain_->wait(Readiness::read) || grace.async_wait(as_tuple_awaitable));
+  if (first.index() == 0) {
+    if (const error_code ec = std::get<0>(first)) co_return ec;
+    for (;;) {
+      error_code ec;
+      if (settle_peer_close(ec)) break;
+      if (ec != asio::error::would_block) co_return ec;
+      auto result = co_await (plain_->wait(wants_) || deadline.async_wait(as_tuple_awaitable));
+      if (result.index() == 1) co_return asio::error::timed_out;
+      if (const error_code wait_ec = std::get<0>(result)) co_return wait_ec;
+    }
+  }
   for (;;) {
     ERR_clear_error();
     errno = 0;
     // 0 once our close_notify is written (a retry after WANT_WRITE writes the pending alert),
     // 1 if the client's had already arrived.
     const int ret = SSL_shutdown(ssl_);
-    if (ret >= 0) {
-      peer_close_pending_ = ret == 0;
-      break;
-    }
+    if (ret >= 0) break;
     const error_code ec = map_error(ret, errno);
     if (ec != asio::error::would_block) co_return ec;
     auto result = co_await (plain_->wait(wants_) || deadline.async_wait(as_tuple_awaitable));
