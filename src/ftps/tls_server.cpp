@@ -139,6 +139,8 @@ class TlsStream final : public core::ByteStream {
   void refresh_session();
   error_code map_error(int ret, int saved_errno);
   void fill_info();
+  // Waits for `direction` on the socket; timed_out once `deadline` expires first.
+  awaitable<error_code> wait_until(Readiness direction, asio::steady_timer& deadline);
   // After CCC, before the first cleartext read: reads the client's close_notify if one comes.
   // False with `ec` set (would_block included) until that is settled.
   bool settle_peer_close(error_code& ec);
@@ -344,9 +346,7 @@ awaitable<error_code> TlsStream::clear(std::chrono::steady_clock::time_point dea
       error_code ec;
       if (settle_peer_close(ec)) break;
       if (ec != asio::error::would_block) co_return ec;
-      auto result = co_await (plain_->wait(wants_) || deadline.async_wait(as_tuple_awaitable));
-      if (result.index() == 1) co_return asio::error::timed_out;
-      if (const error_code wait_ec = std::get<0>(result)) co_return wait_ec;
+      if (const error_code wait_ec = co_await wait_until(wants_, deadline)) co_return wait_ec;
     }
   }
   for (;;) {
@@ -358,13 +358,17 @@ awaitable<error_code> TlsStream::clear(std::chrono::steady_clock::time_point dea
     if (ret >= 0) break;
     const error_code ec = map_error(ret, errno);
     if (ec != asio::error::would_block) co_return ec;
-    auto result = co_await (plain_->wait(wants_) || deadline.async_wait(as_tuple_awaitable));
-    if (result.index() == 1) co_return asio::error::timed_out;
-    if (const error_code wait_ec = std::get<0>(result)) co_return wait_ec;
+    if (const error_code wait_ec = co_await wait_until(wants_, deadline)) co_return wait_ec;
   }
   ERR_clear_error();
   cleared_ = true;
   co_return error_code{};
+}
+
+awaitable<error_code> TlsStream::wait_until(Readiness direction, asio::steady_timer& deadline) {
+  auto result = co_await (plain_->wait(direction) || deadline.async_wait(as_tuple_awaitable));
+  if (result.index() == 1) co_return asio::error::timed_out;
+  co_return std::get<0>(result);
 }
 
 bool TlsStream::settle_peer_close(error_code& ec) {
@@ -535,9 +539,7 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
       if (verify != X509_V_OK) event.str("verify", X509_verify_cert_error_string(verify));
       co_return TlsErrc::handshake_failed;
     }
-    auto result = co_await (plain_->wait(direction) || deadline.async_wait(as_tuple_awaitable));
-    if (result.index() == 1) co_return asio::error::timed_out;
-    if (const error_code ec = std::get<0>(result)) co_return ec;
+    if (const error_code ec = co_await wait_until(direction, deadline)) co_return ec;
   }
   if (role_ == Role::control) {
     bind_session();
