@@ -25,6 +25,8 @@ class AuthCategory final : public boost::system::error_category {
         return "protocol not allowed for this account";
       case AuthErrc::certificate_required:
         return "the account's client certificate was not presented";
+      case AuthErrc::too_many_sessions:
+        return "too many sessions for this user";
     }
     return "unknown authentication error";
   }

@@ -52,12 +52,15 @@ struct User {
   SshAuthentication ssh_authentication = SshAuthentication::any;
   TlsOverrides tls;
   std::optional<CertificateLogin> certificate;
+  // Logged-in sessions at once, over all protocols; overrides limits.max_sessions_per_user
+  // (0: no limit).
+  std::optional<std::size_t> max_sessions;
 
   bool allows(Protocol p) const { return (protocols & static_cast<unsigned>(p)) != 0; }
 };
 
 // Why a login failed. Clients are told only "login incorrect"; the log gets the reason.
-enum class AuthErrc { bad_credentials = 1, disabled, protocol_not_allowed, certificate_required };
+enum class AuthErrc { bad_credentials = 1, disabled, protocol_not_allowed, certificate_required, too_many_sessions };
 const boost::system::error_category& auth_category();
 error_code make_error_code(AuthErrc e);
 

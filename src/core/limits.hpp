@@ -26,6 +26,9 @@ struct Limits {
   // Connections accepted at once, over all protocols, and from one client address.
   std::size_t max_connections{1000};
   std::size_t max_connections_per_ip{100};
+  // Logged-in sessions of one user at once, over all protocols (0: no limit); users[].max_sessions
+  // overrides it per user. One more login gets FTP 530 or an SSH disconnect.
+  std::size_t max_sessions_per_user{0};
   // Failed logins: the reply waits this long, and the session ends after this many failures.
   Milliseconds failed_login_delay{1000};
   unsigned max_login_failures{3};

@@ -496,6 +496,10 @@ awaitable<void> Session::cmd_user(const std::string& arg) {
     if (account && account->certificate && !account->certificate->password_required &&
         certificate_identifies(*account) && !account->disabled && account->allows(protocol())) {
       auto opened = co_await offload([&] { return context_.open_home(*account); });
+      if (!opened && opened.error() == auth::AuthErrc::too_many_sessions) {
+        co_await refuse_session(account->name, opened.error());
+        co_return;
+      }
       if (!opened) {
         log::error("home_unavailable").str("user", account->name).str("error", opened.error().message());
         co_await reply(530, "Login incorrect.");
@@ -559,6 +563,10 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
     }
     return user;
   });
+  if (failure == auth::AuthErrc::too_many_sessions) {
+    co_await refuse_session(name, failure);
+    co_return;
+  }
   if (home_failed) log::error("home_unavailable").str("user", name).str("error", failure.message());
   if (!home) {
     ++login_failures_;
@@ -583,6 +591,19 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
   }
   co_await complete_login(*result, std::move(home),
                           (*result)->certificate ? "certificate_and_password" : "password");
+}
+
+awaitable<void> Session::refuse_session(const std::string& name, error_code why) {
+  // The credentials were right, so this is no login failure: no delay, no count. The client
+  // may try again once one of the user's sessions has ended.
+  log::warn("login")
+      .unum("session", id_)
+      .str("protocol", auth::protocol_name(protocol()))
+      .str("client", peer_.address().to_string())
+      .str("user", name)
+      .str("result", "failed")
+      .str("reason", why.message());
+  co_await reply(530, "Too many sessions for this user; try again later.");
 }
 
 awaitable<void> Session::complete_login(std::shared_ptr<const auth::User> user,

@@ -218,6 +218,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool data_tls_required() const;
   bool session_reuse_required() const;
   bool ccc_allowed() const;
+  // A login whose user already has limits.max_sessions_per_user (or users[].max_sessions).
+  awaitable<void> refuse_session(const std::string& name, error_code why);
   // True when the control connection presented a verified client certificate naming `user`.
   bool certificate_identifies(const auth::User& user) const;
   // The end of every successful login: the checked view of the home, the log line, the reply.

@@ -344,7 +344,8 @@ void Reader::read_limits(const Field& f, core::Limits& limits) const {
   const auto map = fields(f.value, "limits",
                           {"control_idle_timeout", "login_timeout", "data_connect_timeout",
                            "transfer_stall_timeout", "max_command_line", "max_connections",
-                           "max_connections_per_ip", "failed_login_delay_ms", "max_login_failures",
+                           "max_connections_per_ip", "max_sessions_per_user", "failed_login_delay_ms",
+                           "max_login_failures",
                            "max_unauthenticated", "max_key_offers", "max_ssh_channels", "sftp_max_packet",
                            "sftp_max_read", "sftp_max_write", "sftp_max_handles", "sftp_max_queued_bytes",
                            "sftp_max_batch_reply", "sftp_request_slice"});
@@ -367,6 +368,7 @@ void Reader::read_limits(const Field& f, core::Limits& limits) const {
   count("max_command_line", limits.max_command_line, 512, 65536);
   count("max_connections", limits.max_connections, 1, max_connection_count);
   count("max_connections_per_ip", limits.max_connections_per_ip, 1, max_connection_count);
+  count("max_sessions_per_user", limits.max_sessions_per_user, 0, max_connection_count);
   count("max_login_failures", limits.max_login_failures, 1, 1000);
   count("max_unauthenticated", limits.max_unauthenticated, 1, max_connection_count);
   count("max_key_offers", limits.max_key_offers, 1, 1000);
@@ -744,7 +746,7 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
   const auto map = fields(node, path,
                           {"name", "password_hash", "home", "permissions", "protocols", "disabled",
                            "directories", "authorized_keys", "authorized_keys_file", "ssh_authentication",
-                           "tls", "client_certificate"});
+                           "tls", "client_certificate", "max_sessions"});
   auth::User user;
 
   const auto name = map.find("name");
@@ -812,6 +814,9 @@ auth::User Reader::read_user(const YAML::Node& node, const std::string& path) co
   }
   if (const auto it = map.find("authorized_keys_file"); it != map.end()) {
     read_keys_file(it->second, path + ".authorized_keys_file", user.authorized_keys);
+  }
+  if (const auto it = map.find("max_sessions"); it != map.end()) {
+    user.max_sessions = integer_value(it->second, path + ".max_sessions", 0, max_connection_count);
   }
   if (const auto it = map.find("ssh_authentication"); it != map.end()) {
     user.ssh_authentication = read_ssh_authentication(it->second, path + ".ssh_authentication");

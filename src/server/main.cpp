@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "auth/password.hpp"
+#include "auth/session_counter.hpp"
 #include "core/log.hpp"
 #include "core/runtime.hpp"
 #include "ftp/server.hpp"
@@ -186,10 +187,21 @@ int command_run(int argc, char** argv) {
   std::string config_path = std::filesystem::absolute(*path, path_error).string();
   if (path_error) config_path = *path;
   runtime.on_signal(SIGHUP, [realm, &config, config_path] { reload_config(config_path, config, *realm); });
-  ftp::HomeOpener open_home = [](const auth::User& user) -> Result<std::shared_ptr<vfs::Filesystem>> {
+  // A login opens its home; the home holds the user's session lease (auth::SessionCounter), so
+  // the session stops counting once the session and its last transfer let go of it.
+  auto user_sessions = std::make_shared<auth::SessionCounter>();
+  ftp::HomeOpener open_home = [user_sessions, per_user = config.limits.max_sessions_per_user](
+                                  const auth::User& user) -> Result<std::shared_ptr<vfs::Filesystem>> {
+    auto lease = user_sessions->acquire(user.name, user.max_sessions.value_or(per_user));
+    if (!lease) return auth::make_error_code(auth::AuthErrc::too_many_sessions);
     auto fs = vfs::LocalFilesystem::open_root(user.home);
     if (!fs) return fs.error();
-    return std::shared_ptr<vfs::Filesystem>(std::move(*fs));
+    struct LeasedHome {
+      std::shared_ptr<vfs::Filesystem> fs;
+      auth::SessionCounter::Lease lease;
+    };
+    auto home = std::make_shared<LeasedHome>(LeasedHome{std::move(*fs), std::move(lease)});
+    return std::shared_ptr<vfs::Filesystem>(home, home->fs.get());
   };
 
   std::string tls_detail;

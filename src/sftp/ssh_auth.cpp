@@ -160,6 +160,7 @@ awaitable<void> Connection::check_password(MessagePtr message, std::string name,
   std::shared_ptr<vfs::Filesystem> home;
   std::string reason;
   bool home_failed = false;
+  error_code home_error;
   // Checking the password and opening the home are one worker task: one round trip per login.
   auto result = co_await core::offload(context_.workers, [&]() -> Result<std::shared_ptr<const auth::User>> {
     auto user = realm->authenticate(name, password, auth::Protocol::sftp);
@@ -179,13 +180,18 @@ awaitable<void> Connection::check_password(MessagePtr message, std::string name,
     if (auto opened = context_.open_home(account)) {
       home = std::move(*opened);
     } else {
-      reason = opened.error().message();
+      home_error = opened.error();
+      reason = home_error.message();
       home_failed = true;
     }
     return user;
   });
   wipe(password);
   if (ended_) co_return;
+  if (home_error == auth::AuthErrc::too_many_sessions) {
+    refuse_session(name, method, home_error);
+    co_return;
+  }
   if (home_failed) log::error("home_unavailable").str("user", name).str("error", reason);
   if (!result || !home) {
     co_await refuse(std::move(message), std::move(name), std::move(method), std::move(reason));
@@ -268,6 +274,10 @@ awaitable<void> Connection::login_with_key(MessagePtr message, std::shared_ptr<c
   const auth::User& account = *user;
   auto opened = co_await core::offload(context_.workers, [&] { return context_.open_home(account); });
   if (ended_) co_return;
+  if (!opened && opened.error() == auth::AuthErrc::too_many_sessions) {
+    refuse_session(account.name, "publickey", opened.error());
+    co_return;
+  }
   if (!opened) {
     log::error("home_unavailable").str("user", account.name).str("error", opened.error().message());
     co_await refuse(std::move(message), account.name, "publickey", opened.error().message());
@@ -275,6 +285,20 @@ awaitable<void> Connection::login_with_key(MessagePtr message, std::shared_ptr<c
   }
   complete_login(std::move(message), std::move(user), std::move(*opened), "publickey", key);
   auth_done();
+}
+
+void Connection::refuse_session(const std::string& name, const std::string& method, error_code why) {
+  // The credentials were right, so this is no login failure. The client is told why: SSH has
+  // no "try later" answer to an authentication request, and "Permission denied" would mislead.
+  log::warn("login")
+      .unum("session", id_)
+      .str("protocol", "sftp")
+      .str("client", peer_.address().to_string())
+      .str("user", name)
+      .str("method", method)
+      .str("result", "failed")
+      .str("reason", why.message());
+  end(why.message(), "Too many sessions for this user; try again later");
 }
 
 awaitable<void> Connection::refuse(MessagePtr message, std::string name, std::string method, std::string reason) {

@@ -158,6 +158,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> check_password(MessagePtr message, std::string name, std::string password, std::string method);
   awaitable<void> login_with_key(MessagePtr message, std::shared_ptr<const auth::User> user, std::string key);
   awaitable<void> refuse(MessagePtr message, std::string name, std::string method, std::string reason);
+  // A login whose user already has its maximum of sessions: logged, then the connection ends
+  // with a disconnect message that says so.
+  void refuse_session(const std::string& name, const std::string& method, error_code why);
   void complete_login(MessagePtr message, std::shared_ptr<const auth::User> user,
                       std::shared_ptr<vfs::Filesystem> home, std::string_view method, std::string_view key);
   void reply_failure(MessagePtr message, bool partial = false);

@@ -14,8 +14,8 @@ import paramiko
 import pytest
 
 from conftest import (PASSWORDS, SSH_CLIENT_OPTIONS, TIMEOUT, SshKeys, close_sftp, ftp_login,
-                      load_paramiko_key, make_random_file, paramiko_transport, run_passwd, sftp_client,
-                      to_yaml, unique_name, wait_until)
+                      load_paramiko_key, make_random_file, paramiko_transport, run_passwd, sftp_batch,
+                      sftp_client, to_yaml, unique_name, wait_until)
 
 MIB = 1024 * 1024
 
@@ -619,3 +619,47 @@ def test_full_disk_fails_the_upload_and_logs_why(full_disk):
     ftp.storbinary("STOR /small/fits.bin", io.BytesIO(b"room again"))
     assert ftp_download(ftp, "/small/fits.bin") == b"room again"
     ftp.quit()
+
+
+def test_sessions_per_user_are_counted_over_both_protocols(server_factory):
+    """limits.max_sessions_per_user (bob: 1) and users[].max_sessions (alice: 2) count logged-in
+    sessions over FTP and SFTP together. One more login gets FTP 530 or an SSH disconnect that
+    says why, costs no login failure, and works again once a session has ended."""
+    srv = server_factory.start(sftp=True, limits={"max_sessions_per_user": 1},
+                               user_extra={"alice": {"max_sessions": 2}})
+    ftp = ftp_login(srv, "alice")
+    sftp = sftp_client(srv, "alice", key="alice")
+    try:
+        for attempt in range(4):  # more than max_login_failures: these are not failures
+            third = ftplib.FTP()
+            third.connect("127.0.0.1", srv.port, timeout=TIMEOUT)
+            with pytest.raises(ftplib.error_perm, match="^530 Too many sessions"):
+                third.login("alice", PASSWORDS["alice"])
+            assert third.voidcmd("NOOP").startswith("200")  # still connected
+            third.close()
+        with pytest.raises(paramiko.SSHException):
+            paramiko_transport(srv, "alice", key="alice")
+        r = sftp_batch(srv, "ls", key="alice")
+        assert r.returncode != 0 and "Too many sessions for this user" in r.stderr, r.stderr
+        refused = srv.wait_for_event("login", user="alice", result="failed", count=6)
+        assert all(e["reason"] == "too many sessions for this user" for e in refused), refused
+        assert srv.wait_for_event("session_end", protocol="sftp", reason="too many sessions for this user")
+        # bob, under the global limit of one; other users are not affected by alice's count.
+        bob = ftp_login(srv, "bob")
+        with pytest.raises(paramiko.SSHException):
+            paramiko_transport(srv, "bob", key="bob")
+        bob.quit()
+        close_sftp(paramiko.SFTPClient.from_transport(paramiko_transport(srv, "bob", key="bob")))
+    finally:
+        ftp.quit()
+    # alice's FTP session has ended: a new login takes its place.
+    assert wait_until(lambda: ftp_login_works(srv, "alice"))
+    close_sftp(sftp)
+
+
+def ftp_login_works(srv, user):
+    try:
+        ftp_login(srv, user).quit()
+        return True
+    except ftplib.error_perm:
+        return False

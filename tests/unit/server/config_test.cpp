@@ -256,7 +256,10 @@ TEST(Config, TlsSectionAndOverrides) {
       "    home: /srv/legacy\n"
       "    tls: {control: required, data: optional, session_reuse: false, allow_ccc: false}\n"
       "  - name: other\n"
-      "    home: /srv/other\n";
+      "    home: /srv/other\n"
+      "    max_sessions: 3\n"
+      "limits:\n"
+      "  max_sessions_per_user: 5\n";
   const Config config = parse_config(text, "t.yaml", "/etc/filegate");
   ASSERT_TRUE(config.ftp && config.ftp_tls);
   EXPECT_EQ(config.ftp_tls->certificate_file, "/etc/filegate/certs/server.pem");
@@ -276,6 +279,10 @@ TEST(Config, TlsSectionAndOverrides) {
   EXPECT_EQ(config.users[0].tls.session_reuse_required, false);
   EXPECT_EQ(config.users[0].tls.allow_ccc, false);
   EXPECT_EQ(config.users[1].tls.allow_ccc, std::nullopt);
+  EXPECT_EQ(config.users[0].max_sessions, std::nullopt);
+  EXPECT_EQ(config.users[1].max_sessions, 3u);
+  EXPECT_EQ(config.limits.max_sessions_per_user, 5u);
+  EXPECT_EQ(core::Limits{}.max_sessions_per_user, 0u);  // no limit unless configured
 }
 
 TEST(Config, ClientCertificateLogin) {
@@ -417,7 +424,7 @@ const BadConfig bad_configs[] = {
     {"unknown_nested_key", "limits:\n  max_conections: 5\n",
      "filegate.yaml:2: limits.max_conections: unknown key (expected one of: control_idle_timeout, login_timeout, "
      "data_connect_timeout, transfer_stall_timeout, max_command_line, max_connections, max_connections_per_ip, "
-     "failed_login_delay_ms, max_login_failures, max_unauthenticated, max_key_offers, max_ssh_channels, "
+     "max_sessions_per_user, failed_login_delay_ms, max_login_failures, max_unauthenticated, max_key_offers, max_ssh_channels, "
      "sftp_max_packet, sftp_max_read, sftp_max_write, sftp_max_handles, sftp_max_queued_bytes, "
      "sftp_max_batch_reply, sftp_request_slice)"},
     {"duplicate_key", "limits:\n  max_connections: 5\n  max_connections: 6\n",
