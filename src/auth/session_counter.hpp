@@ -21,12 +21,14 @@ class SessionCounter : public std::enable_shared_from_this<SessionCounter> {
   // limit, the session is still counted).
   Lease acquire(const std::string& user, std::size_t limit) {
     std::lock_guard lock(mutex_);
-    std::size_t& count = counts_[user];
-    if (limit != 0 && count >= limit) {
-      if (count == 0) counts_.erase(user);
-      return nullptr;
+    const auto it = counts_.find(user);
+    const std::size_t held = it == counts_.end() ? 0 : it->second;
+    if (limit != 0 && held >= limit) return nullptr;
+    if (it == counts_.end()) {
+      counts_.emplace(user, 1);
+    } else {
+      ++it->second;
     }
-    ++count;
     auto self = shared_from_this();
     return Lease(static_cast<const void*>(this), [self, user](const void*) { self->release(user); });
   }

@@ -1557,7 +1557,7 @@ awaitable<void> Session::cmd_ccc(const std::string&) {
         .unum("session", id_)
         .str("client", peer_.address().to_string())
         .str("channel", "control")
-        .str("error", ec == asio::error::timed_out ? "no close_notify from the client after CCC" : ec.message());
+        .str("error", "CCC: " + ec.message());
     close();
     co_return;
   }
