@@ -570,14 +570,7 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
   if (home_failed) log::error("home_unavailable").str("user", name).str("error", failure.message());
   if (!home) {
     ++login_failures_;
-    log::warn("login")
-        .unum("session", id_)
-        .str("protocol", auth::protocol_name(proto))
-        .str("client", peer_.address().to_string())
-        .str("user", name)
-        .str("result", "failed")
-        .str("reason", failure.message())
-        .num("failures", login_failures_);
+    log_failed_login(name, failure.message(), login_failures_);
     // The delay runs on this session's strand only: other sessions are not slowed.
     asio::steady_timer delay(executor_);
     delay.expires_after(context_.limits.failed_login_delay);
@@ -596,14 +589,19 @@ awaitable<void> Session::cmd_pass(const std::string& arg) {
 awaitable<void> Session::refuse_session(const std::string& name, error_code why) {
   // The credentials were right, so this is no login failure: no delay, no count. The client
   // may try again once one of the user's sessions has ended.
-  log::warn("login")
-      .unum("session", id_)
+  log_failed_login(name, why.message(), std::nullopt);
+  co_await reply(530, "Too many sessions for this user; try again later.");
+}
+
+void Session::log_failed_login(std::string_view name, std::string_view reason, std::optional<unsigned> failures) {
+  auto event = log::warn("login");
+  event.unum("session", id_)
       .str("protocol", auth::protocol_name(protocol()))
       .str("client", peer_.address().to_string())
       .str("user", name)
       .str("result", "failed")
-      .str("reason", why.message());
-  co_await reply(530, "Too many sessions for this user; try again later.");
+      .str("reason", reason);
+  if (failures) event.num("failures", *failures);
 }
 
 awaitable<void> Session::complete_login(std::shared_ptr<const auth::User> user,

@@ -220,6 +220,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool ccc_allowed() const;
   // A login whose user already has limits.max_sessions_per_user (or users[].max_sessions).
   awaitable<void> refuse_session(const std::string& name, error_code why);
+  // The "login" line of a refused login; `failures` when it counts as a login failure.
+  void log_failed_login(std::string_view name, std::string_view reason, std::optional<unsigned> failures);
   // True when the control connection presented a verified client certificate naming `user`.
   bool certificate_identifies(const auth::User& user) const;
   // The end of every successful login: the checked view of the home, the log line, the reply.

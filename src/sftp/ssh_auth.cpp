@@ -290,29 +290,27 @@ awaitable<void> Connection::login_with_key(MessagePtr message, std::shared_ptr<c
 void Connection::refuse_session(const std::string& name, const std::string& method, error_code why) {
   // The credentials were right, so this is no login failure. The client is told why: SSH has
   // no "try later" answer to an authentication request, and "Permission denied" would mislead.
-  log::warn("login")
-      .unum("session", id_)
+  log_failed_login(name, method, why.message(), std::nullopt);
+  end(why.message(), "Too many sessions for this user; try again later");
+}
+
+void Connection::log_failed_login(std::string_view name, std::string_view method, std::string_view reason,
+                                  std::optional<unsigned> failures) {
+  auto event = log::warn("login");
+  event.unum("session", id_)
       .str("protocol", "sftp")
       .str("client", peer_.address().to_string())
       .str("user", name)
       .str("method", method)
       .str("result", "failed")
-      .str("reason", why.message());
-  end(why.message(), "Too many sessions for this user; try again later");
+      .str("reason", reason);
+  if (failures) event.num("failures", *failures);
 }
 
 awaitable<void> Connection::refuse(MessagePtr message, std::string name, std::string method, std::string reason) {
   auto self = shared_from_this();
   ++failures_;
-  log::warn("login")
-      .unum("session", id_)
-      .str("protocol", "sftp")
-      .str("client", peer_.address().to_string())
-      .str("user", name)
-      .str("method", method)
-      .str("result", "failed")
-      .str("reason", reason)
-      .num("failures", failures_);
+  log_failed_login(name, method, reason, failures_);
   // The delay runs on this connection's strand only: other connections are not slowed.
   asio::steady_timer delay(strand_);
   delay.expires_after(context_.limits.failed_login_delay);

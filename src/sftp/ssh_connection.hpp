@@ -37,6 +37,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -161,6 +162,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A login whose user already has its maximum of sessions: logged, then the connection ends
   // with a disconnect message that says so.
   void refuse_session(const std::string& name, const std::string& method, error_code why);
+  // The "login" line of a refused login; `failures` when it counts as a login failure.
+  void log_failed_login(std::string_view name, std::string_view method, std::string_view reason,
+                        std::optional<unsigned> failures);
   void complete_login(MessagePtr message, std::shared_ptr<const auth::User> user,
                       std::shared_ptr<vfs::Filesystem> home, std::string_view method, std::string_view key);
   void reply_failure(MessagePtr message, bool partial = false);
