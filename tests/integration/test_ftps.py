@@ -1350,6 +1350,37 @@ def test_ccc_keeps_data_connections_protected_and_bound(ccc_server, tls_certs):
     assert event["client"] == HOST
 
 
+def test_after_ccc_abor_and_the_idle_timeout_speak_cleartext(server_factory, tls_certs):
+    """An urgent ABOR (Telnet IP/DM, then ABOR) in cleartext stops a protected download, and
+    the idle timeout's 421 and the end of the connection come in cleartext, with no TLS record
+    left over: the client reads the reply, then a plain end of stream."""
+    srv = server_factory.start(tls=tls_certs.server_tls(allow_ccc=True), limits={"control_idle_timeout": 2})
+    (srv.home("alice") / "big.bin").write_bytes(os.urandom(20 * MIB))
+    with tls_control(srv.port, tls_certs, login="alice") as ctl:
+        ctl.expect("PBSZ 0", 200)
+        ctl.expect("PROT P", 200)
+        assert ctl.cmd("NOOP").code == 200
+        session, context = ctl.sock.session, ctl.sock.context
+        assert ctl.cmd("CCC").code == 200
+        ctl.sock = ctl.sock.unwrap()
+        assert ctl.cmd("CCC").code == 533, "CCC again, without TLS"
+        port = parse_epsv(ctl.cmd("EPSV"))
+        raw = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        ctl.send("RETR /big.bin\r\n")
+        data = context.wrap_socket(raw, server_hostname=HOST, session=session)
+        assert ctl.reply().code == 150
+        assert data.recv(65536)
+        ctl.send(b"\xff\xf4\xff\xf2ABOR\r\n")
+        assert ctl.reply().code == 426
+        assert ctl.reply().code == 226
+        data.close()
+        assert ctl.cmd("NOOP").code == 200
+        ctl.sock.settimeout(10)
+        assert recv_all(ctl.sock) == b"421 Timeout: closing control connection.\r\n"
+    event = srv.wait_for_event("transfer", path="/big.bin")[0]
+    assert event["result"] == "aborted", event
+
+
 def test_ccc_policy_replies(ccc_server, server, tls_certs):
     with Control(HOST, ccc_server.port) as ctl:
         assert ctl.cmd("CCC").code == 533, "CCC on a connection without TLS"
