@@ -931,7 +931,7 @@ auth::TlsOverrides Reader::read_user_tls(const Field& f, const std::string& path
 }
 
 std::optional<auth::User> Reader::read_anonymous(const Field& f) const {
-  const auto map = fields(f.value, "anonymous", {"enabled", "home", "permissions", "protocols"});
+  const auto map = fields(f.value, "anonymous", {"enabled", "home", "permissions", "protocols", "max_sessions"});
   bool enabled = false;
   if (const auto it = map.find("enabled"); it != map.end()) enabled = bool_value(it->second, "anonymous.enabled");
 
@@ -953,6 +953,11 @@ std::optional<auth::User> Reader::read_anonymous(const Field& f) const {
                                                : *auth::PermissionSet::parse(default_anonymous_permissions));
   if (const auto it = map.find("protocols"); it != map.end()) {
     user.protocols = read_protocols(it->second, "anonymous.protocols");
+  }
+  // All anonymous logins are one account: this caps them together (vsftpd's max_clients for an
+  // anonymous-only server, ProFTPD's MaxClients in <Anonymous>).
+  if (const auto it = map.find("max_sessions"); it != map.end()) {
+    user.max_sessions = integer_value(it->second, "anonymous.max_sessions", 0, max_connection_count);
   }
   if (!enabled) return std::nullopt;
   if (home == map.end()) fail(f.key, "anonymous", "missing required key 'home' (needed when enabled)");

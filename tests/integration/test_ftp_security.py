@@ -276,6 +276,28 @@ def test_anonymous_is_read_only(server, name):
     assert (pub / "readme.txt").read_bytes() == b"public"
 
 
+def test_anonymous_logins_share_one_session_cap(server_factory):
+    """anonymous.max_sessions caps all anonymous sessions together, whichever name they use."""
+    srv = server_factory.start(anonymous=True, extra={"anonymous": {"max_sessions": 2}})
+    first, second = Control.to(srv), Control.to(srv)
+    try:
+        first.login("anonymous", "a@example.com")
+        second.login("ftp", "b@example.com")
+        with Control.to(srv) as third:
+            assert third.cmd("USER anonymous").code == 331
+            r = third.cmd("PASS c@example.com")
+            assert r.code == 530 and "Too many sessions" in r.text, r.text
+            first.cmd("QUIT")
+            first.close()
+            # The first session's end frees its place.
+            assert wait_until(lambda: third.cmd("USER ftp").code == 331 and
+                              third.cmd("PASS c@example.com").code == 230)
+        assert srv.events("login", user="anonymous", result="ok")
+    finally:
+        first.close()
+        second.close()
+
+
 def test_anonymous_disabled_cannot_log_in(server_factory):
     srv = server_factory.start(anonymous=False)
     for name in ("anonymous", "ftp"):

@@ -122,6 +122,7 @@ anonymous:
   home: public
   permissions: el
   protocols: [ftp]
+  max_sessions: 50
 )";
   const Config config = parse_config(text, "full.yaml", dir.path().string());
   EXPECT_EQ(config.log_level, core::log::Level::debug);
@@ -192,6 +193,7 @@ anonymous:
   EXPECT_EQ(config.anonymous->permissions.base().letters(), "el");
   EXPECT_TRUE(config.anonymous->allows(auth::Protocol::ftp));
   EXPECT_FALSE(config.anonymous->allows(auth::Protocol::ftps));
+  EXPECT_EQ(config.anonymous->max_sessions, 50u);
 }
 
 TEST(Config, FtpDefaultsComeFromSettings) {
