@@ -469,7 +469,13 @@ def ssh_probe(server, *options):
 def test_legacy_algorithms_are_refused(server, option, message):
     proc = ssh_probe(server, "-o", option)
     assert proc.returncode != 0
-    assert message in proc.stderr, proc.stderr
+    if "Connection closed by" in proc.stderr:
+        # Rarely (about 1 attempt in 50 on a loaded machine) libssh reports a socket error in
+        # the failed key exchange ("Socket error: Success" in session_end) and the client sees
+        # only the close. The algorithm is refused either way; the second attempt shows why.
+        proc = ssh_probe(server, "-o", option)
+        assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr + "\n--- server ---\n" + server.output_tail()
 
 
 def test_sha1_mac_is_refused(server):
