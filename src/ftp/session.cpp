@@ -1470,7 +1470,7 @@ awaitable<void> Session::cmd_auth(const std::string& arg) {
     co_await reply(503, "Already using TLS.");
     co_return;
   }
-  if (cleared_) {
+  if (secured_) {  // (and no longer secure: CCC)
     co_await reply(503, "TLS was cleared with CCC on this connection; connect again to protect it.");
     co_return;
   }
@@ -1491,7 +1491,7 @@ awaitable<void> Session::cmd_auth(const std::string& arg) {
 }
 
 awaitable<void> Session::cmd_pbsz(const std::string& arg) {
-  if (!control_->secure() && !cleared_) {
+  if (!secured_) {  // (PBSZ and PROT still apply after CCC: they are about data connections)
     co_await reply(503, "PBSZ needs AUTH TLS first.");
     co_return;
   }
@@ -1505,7 +1505,7 @@ awaitable<void> Session::cmd_pbsz(const std::string& arg) {
 }
 
 awaitable<void> Session::cmd_prot(const std::string& arg) {
-  if ((!control_->secure() && !cleared_) || !pbsz_) {
+  if (!secured_ || !pbsz_) {
     co_await reply(503, "PROT needs AUTH TLS and PBSZ first.");
     co_return;
   }
@@ -1559,7 +1559,6 @@ awaitable<void> Session::cmd_ccc(const std::string&) {
     close();
     co_return;
   }
-  cleared_ = true;
   log::info("tls_cleared").unum("session", id_).str("client", peer_.address().to_string()).str("user", user_->name);
 }
 

@@ -297,8 +297,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const auth::User> user_;
   std::shared_ptr<auth::AuthorizedFilesystem> fs_;
   unsigned login_failures_ = 0;
-  bool secured_ = false;       // the control connection went TLS (for the session_end line)
-  bool cleared_ = false;       // ... and back to cleartext with CCC
+  // The control connection went TLS (it stays set after CCC, when control_ is no longer secure).
+  bool secured_ = false;
   bool pbsz_ = false;          // PBSZ 0 received on a protected control connection
   bool prot_private_ = false;  // PROT P: data connections are TLS-protected
 

@@ -110,7 +110,6 @@ class TlsStream final : public core::ByteStream {
   // then on the stream carries cleartext (see core::TlsServer::clear_control). A client's
   // close_notify that comes after ours is taken by the first read (settle_peer_close).
   awaitable<error_code> clear(std::chrono::steady_clock::time_point deadline);
-  bool cleared() const { return cleared_; }
 
   // After a handshake with require_reuse: did it resume a session bound to our token?
   bool resumed_own_session() const;
@@ -139,6 +138,11 @@ class TlsStream final : public core::ByteStream {
   void refresh_session();
   error_code map_error(int ret, int saved_errno);
   void fill_info();
+  // Writes our close_notify, once. SSL_shutdown marks it as sent before it is written: after
+  // WANT_WRITE (a client that is not reading yet), calling it again is what writes the alert
+  // still pending. Never waits for the client's. The wait for the socket ends at `deadline`
+  // when one is given (otherwise the caller bounds it).
+  awaitable<error_code> send_close_notify(asio::steady_timer* deadline);
   // Waits for `direction` on the socket; timed_out once `deadline` expires first.
   awaitable<error_code> wait_until(Readiness direction, asio::steady_timer& deadline);
   // After CCC, before the first cleartext read: reads the client's close_notify if one comes.
@@ -296,30 +300,8 @@ awaitable<error_code> TlsStream::shutdown() {
   error_code result;
   // close_notify and the FIN leave together (shutdown() pushes out what the cork holds).
   plain_->cork(true);
-  // Send our close_notify once; waiting for the peer's is not needed (RFC 4217 clients often
-  // just close), and the caller's deadline bounds the write wait. SSL_shutdown marks
-  // close_notify as sent before it is written: after WANT_WRITE (a client that is not reading
-  // yet), calling it again is what writes the alert that is still pending.
-  if (!failed_ && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
-    for (;;) {
-      ERR_clear_error();
-      errno = 0;
-      const int ret = SSL_shutdown(ssl_);
-      const int saved_errno = errno;
-      if (ret >= 0) break;
-      const int err = SSL_get_error(ssl_, ret);
-      if (err == SSL_ERROR_WANT_WRITE) {
-        const error_code ec = co_await plain_->wait(Readiness::write);
-        if (ec) co_return ec;
-        continue;
-      }
-      if (err != SSL_ERROR_WANT_READ) {
-        result = map_error(ret, saved_errno);
-      }
-      ERR_clear_error();
-      break;
-    }
-  }
+  // Waiting for the peer's close_notify is not needed (RFC 4217 clients often just close).
+  if (!failed_ && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) result = co_await send_close_notify(nullptr);
   const error_code ec = co_await plain_->shutdown();
   co_return result ? result : ec;
 }
@@ -349,19 +331,33 @@ awaitable<error_code> TlsStream::clear(std::chrono::steady_clock::time_point dea
       if (const error_code wait_ec = co_await wait_until(wants_, deadline)) co_return wait_ec;
     }
   }
+  if (const error_code ec = co_await send_close_notify(&deadline)) co_return ec;
+  cleared_ = true;
+  co_return error_code{};
+}
+
+awaitable<error_code> TlsStream::send_close_notify(asio::steady_timer* deadline) {
   for (;;) {
     ERR_clear_error();
     errno = 0;
-    // 0 once our close_notify is written (a retry after WANT_WRITE writes the pending alert),
-    // 1 if the client's had already arrived.
-    const int ret = SSL_shutdown(ssl_);
+    const int ret = SSL_shutdown(ssl_);  // 0: ours is written; 1: the client's had come too
+    const int saved_errno = errno;
     if (ret >= 0) break;
-    const error_code ec = map_error(ret, errno);
-    if (ec != asio::error::would_block) co_return ec;
-    if (const error_code wait_ec = co_await wait_until(wants_, deadline)) co_return wait_ec;
+    const int err = SSL_get_error(ssl_, ret);
+    if (err != SSL_ERROR_WANT_WRITE) {
+      const error_code ec = err == SSL_ERROR_WANT_READ ? error_code() : map_error(ret, saved_errno);
+      ERR_clear_error();
+      co_return ec;
+    }
+    error_code ec;
+    if (deadline != nullptr) {
+      ec = co_await wait_until(Readiness::write, *deadline);
+    } else {
+      ec = co_await plain_->wait(Readiness::write);
+    }
+    if (ec) co_return ec;
   }
   ERR_clear_error();
-  cleared_ = true;
   co_return error_code{};
 }
 
