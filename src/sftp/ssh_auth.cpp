@@ -159,7 +159,6 @@ awaitable<void> Connection::check_password(MessagePtr message, std::string name,
   const bool key_verified = !partial_user_.empty() && partial_user_ == name;
   std::shared_ptr<vfs::Filesystem> home;
   std::string reason;
-  bool home_failed = false;
   error_code home_error;
   // Checking the password and opening the home are one worker task: one round trip per login.
   auto result = co_await core::offload(context_.workers, [&]() -> Result<std::shared_ptr<const auth::User>> {
@@ -182,7 +181,6 @@ awaitable<void> Connection::check_password(MessagePtr message, std::string name,
     } else {
       home_error = opened.error();
       reason = home_error.message();
-      home_failed = true;
     }
     return user;
   });
@@ -192,7 +190,7 @@ awaitable<void> Connection::check_password(MessagePtr message, std::string name,
     refuse_session(name, method, home_error);
     co_return;
   }
-  if (home_failed) log::error("home_unavailable").str("user", name).str("error", reason);
+  if (home_error) log::error("home_unavailable").str("user", name).str("error", reason);
   if (!result || !home) {
     co_await refuse(std::move(message), std::move(name), std::move(method), std::move(reason));
     co_return;
