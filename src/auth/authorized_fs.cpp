@@ -61,6 +61,8 @@ Result<void> AuthorizedFilesystem::change_directory(const vfs::Path& path) {
 Result<std::unique_ptr<vfs::File>> AuthorizedFilesystem::open(const vfs::Path& path,
                                                               const vfs::OpenMode& mode) {
   using Flag = vfs::OpenMode::Flag;
+  // A cached-only open must not wait for a disk, and per-directory rules resolve the path.
+  if (mode.has(Flag::cached) && checks_touch_disk()) return vfs::make_error_code(vfs::Errc::would_block);
   const auto effective_set = effective(path);
   const bool appending = mode.has(Flag::append) && !mode.has(Flag::truncate);
   const bool modifies = mode.has(Flag::write) || mode.has(Flag::create) || mode.has(Flag::truncate) ||

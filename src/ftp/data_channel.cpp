@@ -457,12 +457,13 @@ awaitable<TransferResult> end_stream(core::ByteStream& stream, std::chrono::seco
   co_return ec ? TransferResult::network_error : TransferResult::ok;
 }
 
-Result<FileHead> read_head(vfs::File& file, std::uint64_t offset) {
+Result<FileHead> read_head(vfs::File& file, std::uint64_t offset, bool cached) {
   FileHead head;
   head.data.resize(FileHead::head_size);
   std::size_t n = 0;
   while (n < head.data.size()) {
-    auto read = file.read(std::span(head.data).subspan(n), offset + n);
+    const auto rest = std::span(head.data).subspan(n);
+    auto read = cached ? file.read_cached(rest, offset + n) : file.read(rest, offset + n);
     if (!read) return read.error();
     if (*read == 0) {
       head.whole = true;
@@ -475,6 +476,14 @@ Result<FileHead> read_head(vfs::File& file, std::uint64_t offset) {
     if (auto closed = file.close(); !closed) return closed.error();
   }
   return head;
+}
+
+Result<FileHead> open_head_cached(vfs::Filesystem& fs, const vfs::Path& path, std::uint64_t offset,
+                                  std::unique_ptr<vfs::File>& file) {
+  auto opened = fs.open(path, vfs::OpenMode{vfs::OpenMode::read | vfs::OpenMode::cached});
+  if (!opened) return opened.error();
+  file = std::move(*opened);
+  return read_head(*file, offset, true);
 }
 
 awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& stream,

@@ -88,7 +88,14 @@ struct FileHead {
   static constexpr std::size_t head_size = 64 * 1024;
 };
 // On a worker. A close error of a file read to its end is reported like a read error.
-Result<FileHead> read_head(vfs::File& file, std::uint64_t offset);
+// `cached`: with File::read_cached, so on the strand; Errc::would_block when that is not enough.
+Result<FileHead> read_head(vfs::File& file, std::uint64_t offset, bool cached = false);
+// On the strand: opens `path` for reading and reads its head without waiting for a disk
+// (vfs::OpenMode::cached), so a download the kernel has in memory needs no worker at all.
+// Errc::would_block means: finish on a worker, with `file` if it is already open. (Closing a
+// file read to its end, as read_head does, needs no disk either: it was only read.)
+Result<FileHead> open_head_cached(vfs::Filesystem& fs, const vfs::Path& path, std::uint64_t offset,
+                                  std::unique_ptr<vfs::File>& file);
 
 // File -> network (RETR). Sends `head` (from read_head at options.offset; may be empty) first,
 // from head.sent on.

@@ -1072,12 +1072,21 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
   if (!co_await data_channel_ready()) co_return;
   // Downloads (and STOU, whose 150 reply names the new file) open first, so a missing file is
   // reported before any data connection is made. STOU creates a new file exclusively: nothing
-  // that existed is touched. A download's worker also reads the file's head, so a small file
-  // needs no further disk work (see FileHead).
+  // that existed is touched. A download also reads the file's head, so a small file needs no
+  // further disk work (see FileHead): on the strand when the kernel has the path and the head
+  // in memory (open_head_cached), else on a worker.
   const bool open_first = !upload || kind == TransferKind::unique_upload;
-  if (open_first) {
+  Result<FileHead> cached = vfs::make_error_code(vfs::Errc::would_block);
+  if (!upload) cached = open_head_cached(*fs_, path, offset, file);
+  if (cached) {
+    head = std::move(*cached);
+  } else if (!vfs::is(cached.error(), vfs::Errc::would_block)) {
+    reset_data();
+    co_await reply(reply_for(cached.error()));
+    co_return;
+  } else if (open_first) {
     auto opened = co_await offload([&]() -> Result<std::unique_ptr<vfs::File>> {
-      auto opened_file = open();
+      auto opened_file = file ? Result<std::unique_ptr<vfs::File>>(std::move(file)) : open();
       if (!opened_file || upload) return opened_file;
       auto read = read_head(**opened_file, offset);
       if (!read) return read.error();

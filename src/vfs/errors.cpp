@@ -35,6 +35,7 @@ class Category final : public boost::system::error_category {
       case Errc::read_only: return "read-only file system";
       case Errc::cross_device: return "cross-device link";
       case Errc::invalid_argument: return "invalid argument";
+      case Errc::would_block: return "not without waiting for the disk";
     }
     return "unknown filesystem error";
   }

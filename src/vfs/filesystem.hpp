@@ -6,6 +6,12 @@
 // (core/offload.hpp), never on the event loop. Implementations must be safe to call from
 // several threads at once; a File or Directory is used by one thread at a time.
 //
+// The exceptions are the cached-only calls (OpenMode::cached, File::read_cached): they never
+// wait for a disk, and answer Errc::would_block when they would have to. The event loop may
+// try them first and go to a worker only on would_block, which saves a small download two
+// thread hand-offs when the kernel has what it needs in memory. A backend without such a mode
+// answers would_block every time.
+//
 // Backends: local_fs.hpp (a directory on this machine). Others (object storage, a remote SFTP
 // server) implement the same interface.
 #pragma once
@@ -61,6 +67,10 @@ struct OpenMode {
     create = 1u << 3,
     truncate = 1u << 4,
     exclusive = 1u << 5,  // with create: fail with Errc::exists if the name exists
+    // Open only if that needs no disk I/O (every step of the path in the kernel's lookup
+    // cache), else Errc::would_block. Reading only: a mode that writes, creates or truncates
+    // is would_block. The file's other calls are the ordinary, blocking ones.
+    cached = 1u << 6,
   };
   unsigned flags = read;
   std::uint32_t create_permissions = 0644;
@@ -95,6 +105,9 @@ class File {
   virtual ~File() = default;
   // Reads up to buffer.size() bytes at `offset`; 0 at end of file.
   virtual Result<std::size_t> read(std::span<std::byte> buffer, std::uint64_t offset) = 0;
+  // read() without waiting for a disk: what is in memory (possibly less than asked, never 0
+  // before the end of the file), or Errc::would_block.
+  virtual Result<std::size_t> read_cached(std::span<std::byte>, std::uint64_t) { return Errc::would_block; }
   // Writes at `offset` (ignored when opened with append). May write less than asked.
   virtual Result<std::size_t> write(std::span<const std::byte> buffer, std::uint64_t offset) = 0;
   virtual Result<Attributes> stat() = 0;

@@ -3,8 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -142,7 +145,7 @@ Result<void> check_offset(std::uint64_t offset) {
 
 class LocalFile final : public File {
  public:
-  LocalFile(int fd, bool append) : fd_(fd), append_(append) {}
+  LocalFile(int fd, bool append, bool in_memory) : fd_(fd), append_(append), in_memory_(in_memory) {}
   ~LocalFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -156,6 +159,23 @@ class LocalFile final : public File {
       const ssize_t n = ::pread(fd_, buffer.data(), buffer.size(), static_cast<off_t>(offset));
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno != EINTR) return last_error();
+    }
+  }
+
+  Result<std::size_t> read_cached(std::span<std::byte> buffer, std::uint64_t offset) override {
+    if (fd_ < 0) return Errc::bad_handle;
+    if (auto r = check_offset(offset); !r) return r.error();
+    // tmpfs has no RWF_NOWAIT, and needs none: its pages are memory, as the caller's own are
+    // (only swapping makes either wait, and then both alike).
+    if (in_memory_) return read(buffer, offset);
+    iovec vector{buffer.data(), buffer.size()};
+    for (;;) {
+      // RWF_NOWAIT: only what is in the page cache, no disk read and no waiting for a lock.
+      const ssize_t n = ::preadv2(fd_, &vector, 1, static_cast<off_t>(offset), RWF_NOWAIT);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EOPNOTSUPP) return Errc::would_block;
+      return last_error();
     }
   }
 
@@ -221,6 +241,7 @@ class LocalFile final : public File {
  private:
   int fd_;
   bool append_;
+  bool in_memory_;  // on the root's tmpfs/ramfs (LocalFilesystem::memory_device_)
 };
 
 class LocalDirectory final : public Directory {
@@ -300,11 +321,14 @@ std::string relative_path(const Path& from, const Path& to) {
 // the top stays there and absolute symlinks restart at the root, including symlinks that are
 // swapped in while we walk. RESOLVE_NO_MAGICLINKS refuses /proc-style links, which could
 // otherwise jump to any open file.
-Result<UniqueFd> resolve_at(int root_fd, const Path& path, int flags, mode_t mode = 0) {
+//
+// `cached` adds RESOLVE_CACHED: the walk fails with EAGAIN (would_block here) unless every step
+// is in the kernel's lookup cache, so it never waits for a disk (see OpenMode::cached).
+Result<UniqueFd> resolve_at(int root_fd, const Path& path, int flags, mode_t mode = 0, bool cached = false) {
   open_how how{};
   how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
   how.mode = (flags & O_CREAT) != 0 ? mode : 0;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (cached ? RESOLVE_CACHED : 0);
   for (int attempt = 0; attempt < max_resolve_attempts;) {
     const long fd = ::syscall(SYS_openat2, root_fd, path.str().c_str(), &how, sizeof how);
     if (fd >= 0) return UniqueFd(static_cast<int>(fd));
@@ -312,6 +336,8 @@ Result<UniqueFd> resolve_at(int root_fd, const Path& path, int flags, mode_t mod
     // ENXIO: a FIFO without a reader or a device without its driver, opened non-blocking.
     // Neither is a file we serve.
     if (errno == ENXIO) return Errc::not_supported;
+    // (A kernel older than 5.12 rejects RESOLVE_CACHED with EINVAL: not without the disk then.)
+    if (cached && (errno == EAGAIN || errno == EINVAL)) return Errc::would_block;
     if (errno != EAGAIN) return last_error();
     ++attempt;
   }
@@ -329,8 +355,8 @@ std::string name_of(const Path& path) { return std::string(path.name()); }
 
 }  // namespace
 
-LocalFilesystem::LocalFilesystem(int root_fd, std::string root_host_path)
-    : root_fd_(root_fd), root_host_path_(std::move(root_host_path)) {}
+LocalFilesystem::LocalFilesystem(int root_fd, std::string root_host_path, std::optional<dev_t> memory_device)
+    : root_fd_(root_fd), root_host_path_(std::move(root_host_path)), memory_device_(memory_device) {}
 
 LocalFilesystem::~LocalFilesystem() {
   if (root_fd_ >= 0) ::close(root_fd_);
@@ -347,7 +373,12 @@ Result<std::shared_ptr<LocalFilesystem>> LocalFilesystem::open_root(
   // The canonical host path as the kernel reports it, so real_path() can strip it exactly.
   auto host = read_proc_fd_link(fd.get());
   if (!host) return host.error();
-  return std::shared_ptr<LocalFilesystem>(new LocalFilesystem(fd.release(), std::move(*host)));
+  std::optional<dev_t> memory_device;
+  struct statfs fs {};
+  if (::fstatfs(fd.get(), &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC)) {
+    if (auto st = stat_fd(fd.get())) memory_device = st->st_dev;
+  }
+  return std::shared_ptr<LocalFilesystem>(new LocalFilesystem(fd.release(), std::move(*host), memory_device));
 }
 
 Result<std::unique_ptr<File>> LocalFilesystem::open(const Path& path, const OpenMode& mode) {
@@ -355,6 +386,8 @@ Result<std::unique_ptr<File>> LocalFilesystem::open(const Path& path, const Open
   const bool reading = mode.has(OpenMode::read) || !writing;
   // O_TRUNC with O_RDONLY truncates on Linux; a read-only open must never change the file.
   if (mode.has(OpenMode::truncate) && !writing) return Errc::invalid_argument;
+  const bool cached = mode.has(OpenMode::cached);
+  if (cached && (writing || mode.has(OpenMode::create))) return Errc::would_block;
 
   int flags = reading && writing ? O_RDWR : writing ? O_WRONLY : O_RDONLY;
   // SECURITY: O_NONBLOCK so that opening a FIFO (or a device) a client planted cannot block a
@@ -368,7 +401,7 @@ Result<std::unique_ptr<File>> LocalFilesystem::open(const Path& path, const Open
   if (mode.has(OpenMode::append)) flags |= O_APPEND;
 
   auto fd = resolve_at(root_fd_, path, flags,
-                       static_cast<mode_t>(mode.create_permissions & 0777));
+                       static_cast<mode_t>(mode.create_permissions & 0777), cached);
   if (!fd) return fd.error();
   // SECURITY: check the object we actually opened, not the name: only regular files are served.
   auto st = stat_fd(fd->get());
@@ -378,8 +411,9 @@ Result<std::unique_ptr<File>> LocalFilesystem::open(const Path& path, const Open
 
   const int status = ::fcntl(fd->get(), F_GETFL);
   if (status < 0 || ::fcntl(fd->get(), F_SETFL, status & ~O_NONBLOCK) != 0) return last_error();
+  const bool in_memory = memory_device_ && st->st_dev == *memory_device_;
   return std::unique_ptr<File>(
-      std::make_unique<LocalFile>(fd->release(), mode.has(OpenMode::append)));
+      std::make_unique<LocalFile>(fd->release(), mode.has(OpenMode::append), in_memory));
 }
 
 Result<Attributes> LocalFilesystem::stat(const Path& path) {

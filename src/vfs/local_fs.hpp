@@ -9,7 +9,10 @@
 // descriptor that was resolved, never by re-walking a path.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "vfs/filesystem.hpp"
@@ -39,9 +42,13 @@ class LocalFilesystem final : public Filesystem {
   Result<FilesystemStats> stat_filesystem(const Path& path) override;
 
  private:
-  LocalFilesystem(int root_fd, std::string root_host_path);
+  LocalFilesystem(int root_fd, std::string root_host_path, std::optional<dev_t> memory_device);
   int root_fd_;
   std::string root_host_path_;  // canonical host path of the root, for real_path()
+  // The root's device when the root is on tmpfs or ramfs, whose reads never wait for a disk
+  // (File::read_cached). Only files on that same device count: a mount below the root may be
+  // anything.
+  std::optional<dev_t> memory_device_;
 };
 
 }  // namespace filegate::vfs

@@ -364,6 +364,31 @@ def test_downloads_around_the_read_ahead_size(server, area, size):
         ftp.quit()
 
 
+@pytest.mark.parametrize("size", [4096, 300_000])
+def test_downloads_of_files_the_page_cache_has_dropped(server, area, size):
+    """A download first tries to open and read without waiting for the disk; a file whose
+    pages are not in memory (dropped with POSIX_FADV_DONTNEED once written out) is read on a
+    worker instead, whole and from any offset."""
+    vpath, disk = area
+    data = os.urandom(size)
+    path = disk / "cold"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        ftp = ftp_login(server)
+        try:
+            for offset in (0, 1, size - 1):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                got = bytearray()
+                ftp.retrbinary(f"RETR {vpath}/cold", got.extend, rest=offset or None)
+                assert bytes(got) == data[offset:], f"REST {offset}"
+        finally:
+            ftp.quit()
+    finally:
+        os.close(fd)
+
+
 def test_rest_resumes_an_upload(server, area):
     vpath, disk = area
     data = os.urandom(MIB)

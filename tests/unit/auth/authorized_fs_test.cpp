@@ -102,6 +102,30 @@ TEST(AuthorizedFilesystem, OpenChecksTheLetterForTheMode) {
   }
 }
 
+TEST(AuthorizedFilesystem, CachedOpenChecksTheSameLettersOrWaitsForAWorker) {
+  // Without per-directory rules the letters need no disk: a cached open is checked as any.
+  {
+    auto inner = std::make_shared<testing::RecordingFilesystem>();
+    AuthorizedFilesystem fs(inner, PermissionRules(set("elwadfmMT")));
+    const auto result = fs.open(path("/file"), mode(OpenMode::read | OpenMode::cached));
+    ASSERT_FALSE(result);
+    EXPECT_TRUE(denied(result.error()));
+    EXPECT_TRUE(inner->calls().empty());
+  }
+  {
+    auto inner = std::make_shared<testing::RecordingFilesystem>();
+    AuthorizedFilesystem fs(inner, PermissionRules(set("r")));
+    EXPECT_TRUE(fs.open(path("/file"), mode(OpenMode::read | OpenMode::cached)));
+    EXPECT_EQ(inner->calls().size(), 1u);
+  }
+  // With them the check resolves the path on disk: would_block, before anything is looked up.
+  Fixture f("r", "r");
+  const auto result = f.fs.open(path("/file"), mode(OpenMode::read | OpenMode::cached));
+  ASSERT_FALSE(result);
+  EXPECT_TRUE(vfs::is(result.error(), vfs::Errc::would_block));
+  EXPECT_TRUE(f.inner->calls().empty());
+}
+
 TEST(AuthorizedFilesystem, StatNeedsListOrChangeDirectory) {
   for (const auto& [letters, allowed] : std::vector<std::pair<const char*, bool>>{
            {"l", true}, {"e", true}, {"el", true}, {"radfmwMT", false}, {"", false}}) {

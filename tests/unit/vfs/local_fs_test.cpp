@@ -283,6 +283,89 @@ TEST_F(LocalFsTest, OpenErrors) {
   EXPECT_EQ(open_error("/f/child", OpenMode::read), Errc::not_a_directory);
 }
 
+// The event loop's first try at a download (OpenMode::cached, File::read_cached): it answers
+// from memory when it can and would_block when it would have to wait, never anything else.
+std::string read_all_cached(File& file) {
+  std::string out;
+  std::byte buffer[4096];
+  for (;;) {
+    auto n = file.read_cached(buffer, out.size());
+    if (!n) return "error: " + n.error().message();
+    if (*n == 0) break;
+    out.append(reinterpret_cast<const char*>(buffer), *n);
+  }
+  return out;
+}
+
+TEST_F(LocalFsTest, CachedOpenAndReadAnswerFromMemory) {
+  fs::create_directory(root_ / "d");
+  write_host(root_ / "d" / "f", "cached content");
+  EXPECT_EQ(try_read("/d/f"), "cached content");  // now the path and the page are in memory
+  auto file = fs_->open(P("/d/f"), OpenMode{OpenMode::read | OpenMode::cached});
+  ASSERT_TRUE(ok(file));
+  EXPECT_EQ(read_all_cached(**file), "cached content");
+  // Past the end: 0, as read() says.
+  std::byte buffer[16];
+  auto past = (*file)->read_cached(buffer, 1 << 20);
+  ASSERT_TRUE(ok(past));
+  EXPECT_EQ(*past, 0u);
+  // The usual answers still come through: a missing file (its parent is cached), a directory.
+  EXPECT_TRUE(try_read("/d/missing").empty());
+  auto missing = fs_->open(P("/d/missing"), OpenMode{OpenMode::read | OpenMode::cached});
+  ASSERT_FALSE(missing);
+  EXPECT_TRUE(is(missing.error(), Errc::not_found) || is(missing.error(), Errc::would_block)) << missing.error().message();
+  auto directory = fs_->open(P("/d"), OpenMode{OpenMode::read | OpenMode::cached});
+  ASSERT_FALSE(directory);
+  EXPECT_EQ(directory.error(), Errc::is_a_directory);
+}
+
+TEST_F(LocalFsTest, CachedOpenNeverWritesCreatesOrTruncates) {
+  write_host(root_ / "f", "keep me");
+  EXPECT_EQ(try_read("/f"), "keep me");
+  EXPECT_EQ(open_error("/f", OpenMode::write | OpenMode::cached), Errc::would_block);
+  EXPECT_EQ(open_error("/f", OpenMode::write | OpenMode::truncate | OpenMode::cached), Errc::would_block);
+  EXPECT_EQ(open_error("/f", OpenMode::append | OpenMode::cached), Errc::would_block);
+  EXPECT_EQ(open_error("/new", OpenMode::write | OpenMode::create | OpenMode::cached), Errc::would_block);
+  EXPECT_EQ(read_host(root_ / "f"), "keep me");
+  EXPECT_FALSE(fs::exists(root_ / "new"));
+}
+
+TEST_F(LocalFsTest, CachedOpenDoesNotWaitForADirectoryNotYetLookedUp) {
+  // Made behind the VFS's back and never looked up through it: the lookup cache may not hold
+  // it, and then the answer is would_block (go to a worker), not not_found.
+  fs::create_directories(root_ / "fresh" / "deeper");
+  write_host(root_ / "fresh" / "deeper" / "f", "x");
+  auto file = fs_->open(P("/fresh/deeper/f"), OpenMode{OpenMode::read | OpenMode::cached});
+  if (file) {
+    EXPECT_EQ(read_all(**file), "x");
+  } else {
+    EXPECT_EQ(file.error(), Errc::would_block);  // never not_found: the file is there
+  }
+}
+
+TEST_F(LocalFsTest, CachedReadOnTmpfsRoot) {
+  // tmpfs has no RWF_NOWAIT; its pages are memory, so a root there reads all the same. A mount
+  // below such a root is not trusted that way (only the root's own device).
+  struct stat shm {};
+  if (::stat("/dev/shm", &shm) != 0 || !S_ISDIR(shm.st_mode)) GTEST_SKIP() << "no /dev/shm";
+  std::string tmpl = "/dev/shm/filegate-vfs-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const fs::path root = tmpl;
+  write_host(root / "f", "in memory");
+  {
+    auto opened = LocalFilesystem::open_root(root.string());
+    ASSERT_TRUE(ok(opened));
+    auto file = (*opened)->open(P("/f"), OpenMode{OpenMode::read});
+    ASSERT_TRUE(ok(file));
+    EXPECT_EQ(read_all(**file), "in memory");
+    auto cached = (*opened)->open(P("/f"), OpenMode{OpenMode::read | OpenMode::cached});
+    ASSERT_TRUE(ok(cached));
+    EXPECT_EQ(read_all_cached(**cached), "in memory");
+  }
+  std::error_code ec;
+  fs::remove_all(root, ec);
+}
+
 TEST_F(LocalFsTest, OpenFifoDoesNotBlock) {
   ASSERT_EQ(::mkfifo((root_ / "fifo").c_str(), 0644), 0);
   const auto start = std::chrono::steady_clock::now();
@@ -628,6 +711,20 @@ TEST_F(LocalFsEscapeTest, AbsoluteSymlinksAreReRooted) {
   EXPECT_EQ(fs_->real_path(P("/abs_dir")).error(), Errc::not_found);
   // lstat describes the link itself, which is fine.
   EXPECT_EQ(lstat_of(P("/abs_file")).type, FileType::symlink);
+}
+
+TEST_F(LocalFsEscapeTest, CachedOpenStaysInsideToo) {
+  // The cached walk is the same RESOLVE_IN_ROOT walk: links are re-rooted and clamped.
+  for (auto p : {"/abs_file", "/abs_dir/secret", "/etc_link/passwd", "/rel_file", "/up/outside/secret",
+                 "/../outside/secret"}) {
+    (void)try_read(p);  // look it up once, so the cached walk has what it needs
+    auto file = fs_->open(P(p), OpenMode{OpenMode::read | OpenMode::cached});
+    if (!file) {
+      EXPECT_TRUE(is(file.error(), Errc::not_found) || is(file.error(), Errc::would_block)) << p;
+      continue;
+    }
+    EXPECT_EQ(read_all(**file).find(outside_marker), std::string::npos) << p;
+  }
 }
 
 TEST_F(LocalFsEscapeTest, RelativeSymlinksAreClampedAtTheRoot) {
