@@ -91,6 +91,13 @@ Result<vfs::Attributes> AuthorizedFilesystem::stat(const vfs::Path& path) {
   return inner_->stat(path);
 }
 
+Result<vfs::Attributes> AuthorizedFilesystem::stat_cached(const vfs::Path& path) {
+  if (checks_touch_disk()) return vfs::make_error_code(vfs::Errc::would_block);  // as open()
+  const auto set = effective(path);
+  if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
+  return inner_->stat_cached(path);
+}
+
 Result<vfs::Attributes> AuthorizedFilesystem::lstat(const vfs::Path& path) {
   const auto set = effective_entry(path);
   if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();

@@ -68,6 +68,7 @@ class AuthorizedFilesystem final : public vfs::Filesystem {
 
   Result<std::unique_ptr<vfs::File>> open(const vfs::Path& path, const vfs::OpenMode& mode) override;
   Result<vfs::Attributes> stat(const vfs::Path& path) override;
+  Result<vfs::Attributes> stat_cached(const vfs::Path& path) override;
   Result<vfs::Attributes> lstat(const vfs::Path& path) override;
   Result<void> set_attributes(const vfs::Path& path, const vfs::AttributeChange& change,
                               bool follow_symlinks) override;

@@ -166,31 +166,44 @@ struct Sender {
   }
 };
 
+// Bytes an upload may gather on the session strand before its file is open (Receiver).
+constexpr std::size_t strand_gather_size = 64 * 1024;
+
 struct Receiver {
   // Uploads: the event loop stops watching the socket while a worker pumps it (every arriving
   // segment would wake it otherwise; see ByteStream::unwatch).
   static constexpr bool receives = true;
   core::ByteStream& stream;
   std::unique_ptr<vfs::File>& file;
-  const FileOpener* open;  // set until the first pump has opened `file`
+  const FileOpener* open;  // set until the first pump on a worker has opened `file`
   TransferControl& control;
   bool ascii;
   std::uint64_t file_offset;
   std::uint64_t bytes = 0;
   bool pending_cr = false;
   std::vector<std::byte> buffer{};
+  // The upload starts on the strand, reading without touching the disk until the end of the
+  // stream or strand_gather_size bytes: a small file then arrives whole before the one worker
+  // trip that opens, writes and closes it, and a client that is slow to send its first bytes
+  // costs no trip at all.
+  bool gathering = true;
+  std::size_t gathered = 0;  // bytes at the start of `buffer` read on the strand, not yet stored
+  bool ended = false;        // the strand read the end of the stream
 
-  bool runs_on_strand() const { return false; }
-
-  Result<void> write_all(std::span<const std::byte> data) { return vfs::write_all(*file, data, file_offset); }
+  bool runs_on_strand() const { return gathering; }
 
   PumpStep pump() {
+    if (gathering) return gather();
     if (open != nullptr) {
       auto opened = (*open)();
       open = nullptr;
       if (!opened) return {Step::disk_error, Readiness::read, opened.error()};
       file = std::move(*opened);
     }
+    if (gathered > 0) {
+      if (auto stored = store(std::exchange(gathered, 0)); !stored) return {Step::disk_error, Readiness::read, stored.error()};
+    }
+    if (ended) return end();
     std::uint64_t moved = 0;
     while (moved < pump_budget) {
       if (control.requested.load()) return {Step::aborted};
@@ -204,48 +217,88 @@ struct Receiver {
         if (ec || got == 0) break;
       }
       if (n > 0) {
-        bytes += n;
+        count(n);
         moved += n;
-        control.progress.store(bytes);
-        std::span<const std::byte> data(buffer.data(), n);
-        if (ascii) {
-          // CRLF -> LF; a CR at the end of a chunk waits for the next byte.
-          std::size_t w = 0;
-          for (std::size_t i = 0; i < n; ++i) {
-            const std::byte b = buffer[i];
-            if (pending_cr) {
-              pending_cr = false;
-              if (b != std::byte{'\n'}) buffer[w++] = std::byte{'\r'};
-            }
-            if (b == std::byte{'\r'}) {
-              pending_cr = true;
-            } else {
-              buffer[w++] = b;
-            }
-          }
-          data = std::span<const std::byte>(buffer.data(), w);
-        }
-        if (auto written = write_all(data); !written) return {Step::disk_error, Readiness::read, written.error()};
+        if (auto stored = store(n); !stored) return {Step::disk_error, Readiness::read, stored.error()};
       }
-      if (ec == asio::error::eof) {
-        if (pending_cr) {
-          const std::byte cr[] = {std::byte{'\r'}};
-          if (auto written = write_all(cr); !written) return {Step::disk_error, Readiness::read, written.error()};
-        }
-        return finish(*file, Readiness::read);
-      }
+      if (ec == asio::error::eof) return end();
       if (ec == asio::error::would_block) {
-        // Acknowledge what arrived at once: a client whose last small segment (the end of a
-        // small file, a TLS close_notify) waits on Nagle for our ACK would otherwise stall for
-        // the delayed-ACK time, about 40 ms per file.
-        const int on = 1;
-        ::setsockopt(stream.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+        acknowledge();
         if (moved >= fast_stream_bytes && wait_briefly(stream, stream.wants())) continue;
         return {Step::wait, stream.wants()};
       }
       if (ec) return {Step::network_error, Readiness::read, ec};
     }
     return {Step::yield};
+  }
+
+  // On the strand: reads what has arrived into `buffer`, no disk work.
+  PumpStep gather() {
+    while (gathered < strand_gather_size) {
+      if (control.requested.load()) return {Step::aborted};
+      error_code ec;
+      const std::size_t got = stream.read_some(std::span(buffer).subspan(gathered, strand_gather_size - gathered), ec);
+      gathered += got;
+      count(got);
+      if (ec == asio::error::eof) {
+        ended = true;
+        break;
+      }
+      if (ec == asio::error::would_block) {
+        acknowledge();
+        return {Step::wait, stream.wants()};
+      }
+      if (ec) return {Step::network_error, Readiness::read, ec};
+    }
+    gathering = false;  // on to a worker
+    return {Step::yield};
+  }
+
+  void count(std::size_t n) {
+    bytes += n;
+    control.progress.store(bytes);
+  }
+
+  // Acknowledges what arrived at once: a client whose last small segment (the end of a small
+  // file, a TLS close_notify) waits on Nagle for our ACK would otherwise stall for the
+  // delayed-ACK time, about 40 ms per file.
+  void acknowledge() {
+    const int on = 1;
+    ::setsockopt(stream.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+  }
+
+  // Writes buffer[0, n) to the file, CRLF -> LF in ASCII mode (a CR at the end waits for the
+  // next byte).
+  Result<void> store(std::size_t n) {
+    std::span<const std::byte> data(buffer.data(), n);
+    if (ascii) {
+      std::size_t w = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::byte b = buffer[i];
+        if (pending_cr) {
+          pending_cr = false;
+          if (b != std::byte{'\n'}) buffer[w++] = std::byte{'\r'};
+        }
+        if (b == std::byte{'\r'}) {
+          pending_cr = true;
+        } else {
+          buffer[w++] = b;
+        }
+      }
+      data = std::span<const std::byte>(buffer.data(), w);
+    }
+    return vfs::write_all(*file, data, file_offset);
+  }
+
+  // The end of the stream: a CR held back is data after all; then the file is closed.
+  PumpStep end() {
+    if (pending_cr) {
+      const std::byte cr[] = {std::byte{'\r'}};
+      if (auto written = vfs::write_all(*file, cr, file_offset); !written) {
+        return {Step::disk_error, Readiness::read, written.error()};
+      }
+    }
+    return finish(*file, Readiness::read);
   }
 };
 
@@ -504,6 +557,7 @@ awaitable<TransferOutcome> receive_file(asio::thread_pool& pool, core::ByteStrea
                                         std::unique_ptr<vfs::File>& file, const FileOpener* open,
                                         const TransferOptions& options, TransferControl& control) {
   Receiver receiver{stream, file, open, control, options.ascii, options.offset};
+  static_assert(strand_gather_size <= chunk_size);
   receiver.buffer.resize(chunk_size);
   co_return co_await run_pump(pool, stream, receiver, options, control);
 }

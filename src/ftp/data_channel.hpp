@@ -107,7 +107,8 @@ awaitable<TransferOutcome> send_file(asio::thread_pool& pool, core::ByteStream& 
 // Network -> file (STOR, APPE, STOU). Stops at end of stream, closing the file (a close error is
 // a disk_error); the caller decides whether that end was complete. With `open`, `file` is still
 // empty: the first pump opens it on its worker (one hop fewer), and an open error ends the
-// transfer as a disk_error with `file` left empty.
+// transfer as a disk_error with `file` left empty. The first 64 KiB are read on the strand
+// (no disk work), so a small upload arrives whole before its one trip to a worker.
 awaitable<TransferOutcome> receive_file(asio::thread_pool& pool, core::ByteStream& stream,
                                         std::unique_ptr<vfs::File>& file, const FileOpener* open,
                                         const TransferOptions& options, TransferControl& control);

@@ -1105,15 +1105,16 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
     // folder does not exist is refused now, before 150, as a plain upload's is: after 150 the
     // client may still be sending, and would see its data connection reset, not the reason.
     // (Only those answers: the open after the handshake reports anything else.)
-    auto folder = co_await offload([&]() -> Result<void> {
-      auto attributes = fs_->stat(path.parent());
-      if (!attributes) return attributes.error();
-      if (attributes->type != vfs::FileType::directory) return vfs::make_error_code(vfs::Errc::not_a_directory);
-      return {};
-    });
-    if (!folder && (vfs::is(folder.error(), vfs::Errc::not_found) || vfs::is(folder.error(), vfs::Errc::not_a_directory))) {
+    // (From the lookup cache on the strand when it holds the folder, else on a worker.)
+    auto folder = fs_->stat_cached(path.parent());
+    if (!folder && vfs::is(folder.error(), vfs::Errc::would_block)) {
+      folder = co_await offload([&] { return fs_->stat(path.parent()); });
+    }
+    error_code refusal = folder ? error_code() : folder.error();
+    if (folder && folder->type != vfs::FileType::directory) refusal = vfs::make_error_code(vfs::Errc::not_a_directory);
+    if (vfs::is(refusal, vfs::Errc::not_found) || vfs::is(refusal, vfs::Errc::not_a_directory)) {
       reset_data();
-      co_await reply(reply_for(folder.error()));
+      co_await reply(reply_for(refusal));
       co_return;
     }
   }

@@ -6,7 +6,8 @@
 // (core/offload.hpp), never on the event loop. Implementations must be safe to call from
 // several threads at once; a File or Directory is used by one thread at a time.
 //
-// The exceptions are the cached-only calls (OpenMode::cached, File::read_cached): they never
+// The exceptions are the cached-only calls (OpenMode::cached, File::read_cached,
+// Filesystem::stat_cached): they never
 // wait for a disk, and answer Errc::would_block when they would have to. The event loop may
 // try them first and go to a worker only on would_block, which saves a small download two
 // thread hand-offs when the kernel has what it needs in memory. A backend without such a mode
@@ -146,6 +147,8 @@ class Filesystem {
   virtual Result<std::unique_ptr<File>> open(const Path& path, const OpenMode& mode) = 0;
   virtual Result<Attributes> stat(const Path& path) = 0;   // follows symlinks (within the root)
   virtual Result<Attributes> lstat(const Path& path) = 0;  // reports symlinks themselves
+  // stat() without waiting for a disk (see OpenMode::cached), else Errc::would_block.
+  virtual Result<Attributes> stat_cached(const Path&) { return Errc::would_block; }
   virtual Result<void> set_attributes(const Path& path, const AttributeChange& change,
                                       bool follow_symlinks = true) = 0;
   virtual Result<std::unique_ptr<Directory>> open_directory(const Path& path) = 0;

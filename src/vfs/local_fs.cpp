@@ -424,6 +424,14 @@ Result<Attributes> LocalFilesystem::stat(const Path& path) {
   return to_attributes(*st);
 }
 
+Result<Attributes> LocalFilesystem::stat_cached(const Path& path) {
+  auto fd = resolve_at(root_fd_, path, O_PATH, 0, true);
+  if (!fd) return fd.error();
+  auto st = stat_fd(fd->get());
+  if (!st) return st.error();
+  return to_attributes(*st);
+}
+
 Result<Attributes> LocalFilesystem::lstat(const Path& path) {
   if (path.is_root()) {
     auto st = stat_fd(root_fd_);

@@ -28,6 +28,7 @@ class LocalFilesystem final : public Filesystem {
   Result<std::unique_ptr<File>> open(const Path& path, const OpenMode& mode) override;
   Result<Attributes> stat(const Path& path) override;
   Result<Attributes> lstat(const Path& path) override;
+  Result<Attributes> stat_cached(const Path& path) override;
   Result<void> set_attributes(const Path& path, const AttributeChange& change,
                               bool follow_symlinks) override;
   Result<std::unique_ptr<Directory>> open_directory(const Path& path) override;

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import (MIB, PASSWORDS, Control, abort_socket, curl, curl_url, ftp_login, ipv6_available,
-                      lftp, make_random_file, parse_epsv, parse_pasv, recv_all, sha256_bytes,
+                      lftp, make_random_file, open_data, parse_epsv, parse_pasv, recv_all, sha256_bytes,
                       sha256_file, transfer, wait_until)
 
 SIZES = [0, 1, MIB, 64 * MIB]
@@ -315,6 +315,43 @@ def test_ascii_upload_converts_crlf_to_lf(server, area):
         _, _, final = transfer(c, f"STOR {vpath}/t.txt", upload=b"one\r\ntwo\r\n\r\nthree\r\n")
         assert final.code == 226
     assert (disk / "t.txt").read_bytes() == b"one\ntwo\n\nthree\n"
+
+
+@pytest.mark.parametrize("data, stored", [
+    # A CRLF across the 64 KiB an upload gathers before its file is open.
+    (b"a" * 65535 + b"\r\n" + b"b" * 100, b"a" * 65535 + b"\n" + b"b" * 100),
+    # A lone CR as the last of those bytes, then more: it stays.
+    (b"a" * 65535 + b"\rb", b"a" * 65535 + b"\rb"),
+    # A CR as the very last byte of the upload: it stays too.
+    (b"a" * 65535 + b"\r", b"a" * 65535 + b"\r"),
+], ids=["crlf-split", "lone-cr", "cr-at-end"])
+def test_ascii_upload_across_the_first_64k(server, area, data, stored):
+    vpath, disk = area
+    with Control.to(server) as c:
+        c.login()
+        c.expect("TYPE A", 200)
+        _, _, final = transfer(c, f"STOR {vpath}/t.txt", upload=data)
+        assert final.code == 226
+    assert (disk / "t.txt").read_bytes() == stored
+
+
+def test_upload_trickling_in_after_a_pause(server, area):
+    """The first bytes of an upload are read on the event loop as they come; a client that
+    waits before sending, then sends in small pieces, loses nothing."""
+    vpath, disk = area
+    pieces = [os.urandom(n) for n in (1, 100, 5000, 70_000, 3)]
+    with Control.to(server) as c:
+        c.login()
+        get_data, _ = open_data(c, "EPSV")
+        assert c.cmd(f"STOR {vpath}/slow").code == 150
+        data = get_data()
+        time.sleep(0.3)
+        for piece in pieces:
+            data.sendall(piece)
+            time.sleep(0.05)
+        data.close()
+        assert c.reply().code == 226
+    assert (disk / "slow").read_bytes() == b"".join(pieces)
 
 
 def test_ftplib_ascii_round_trip(server, area):

@@ -61,6 +61,11 @@ Result<vfs::Attributes> RecordingFilesystem::stat(const vfs::Path& path) {
   return attributes_of(path);
 }
 
+Result<vfs::Attributes> RecordingFilesystem::stat_cached(const vfs::Path& path) {
+  record("stat_cached " + path.str());
+  return attributes_of(path);
+}
+
 Result<vfs::Attributes> RecordingFilesystem::lstat(const vfs::Path& path) {
   record("lstat " + path.str());
   return attributes_of(path);

@@ -111,6 +111,11 @@ TEST(AuthorizedFilesystem, CachedOpenChecksTheSameLettersOrWaitsForAWorker) {
     ASSERT_FALSE(result);
     EXPECT_TRUE(denied(result.error()));
     EXPECT_TRUE(inner->calls().empty());
+    EXPECT_TRUE(fs.stat_cached(path("/file")));  // 'l' is enough to stat
+    EXPECT_EQ(inner->calls(), std::vector<std::string>{"stat_cached /file"});
+    inner->clear();
+    EXPECT_TRUE(denied(AuthorizedFilesystem(inner, PermissionRules(set("r"))).stat_cached(path("/file")).error()));
+    EXPECT_TRUE(inner->calls().empty());
   }
   {
     auto inner = std::make_shared<testing::RecordingFilesystem>();
@@ -123,6 +128,7 @@ TEST(AuthorizedFilesystem, CachedOpenChecksTheSameLettersOrWaitsForAWorker) {
   const auto result = f.fs.open(path("/file"), mode(OpenMode::read | OpenMode::cached));
   ASSERT_FALSE(result);
   EXPECT_TRUE(vfs::is(result.error(), vfs::Errc::would_block));
+  EXPECT_TRUE(vfs::is(f.fs.stat_cached(path("/file")).error(), vfs::Errc::would_block));
   EXPECT_TRUE(f.inner->calls().empty());
 }
 

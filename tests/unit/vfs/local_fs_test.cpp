@@ -317,6 +317,17 @@ TEST_F(LocalFsTest, CachedOpenAndReadAnswerFromMemory) {
   auto directory = fs_->open(P("/d"), OpenMode{OpenMode::read | OpenMode::cached});
   ASSERT_FALSE(directory);
   EXPECT_EQ(directory.error(), Errc::is_a_directory);
+  // stat_cached: the same attributes as stat.
+  auto folder = fs_->stat_cached(P("/d"));
+  ASSERT_TRUE(ok(folder));
+  EXPECT_EQ(folder->type, FileType::directory);
+  EXPECT_EQ(folder->inode, stat_of(P("/d")).inode);
+  auto cached_file = fs_->stat_cached(P("/d/f"));
+  ASSERT_TRUE(ok(cached_file));
+  EXPECT_EQ(cached_file->size, 14u);
+  auto gone = fs_->stat_cached(P("/d/missing"));
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(is(gone.error(), Errc::not_found) || is(gone.error(), Errc::would_block)) << gone.error().message();
 }
 
 TEST_F(LocalFsTest, CachedOpenNeverWritesCreatesOrTruncates) {
@@ -725,6 +736,11 @@ TEST_F(LocalFsEscapeTest, CachedOpenStaysInsideToo) {
     }
     EXPECT_EQ(read_all(**file).find(outside_marker), std::string::npos) << p;
   }
+  // stat_cached too: "/abs_dir" names the host's outside folder, re-rooted to nothing.
+  (void)fs_->stat(P("/abs_dir"));
+  auto outside = fs_->stat_cached(P("/abs_dir"));
+  ASSERT_FALSE(outside);
+  EXPECT_TRUE(is(outside.error(), Errc::not_found) || is(outside.error(), Errc::would_block));
 }
 
 TEST_F(LocalFsEscapeTest, RelativeSymlinksAreClampedAtTheRoot) {
