@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from bench_common import (GIB, MB, PASSWORD, PEER_ROOT, PROFTPD_DEBS, PROFTPD_MODULES,
                           PROFTPD_NEEDED, SHM, USER, WORK, Figure, Server, SystemUser,
@@ -420,46 +421,75 @@ def curl_transfer(s: Server, direction: str, src: Path, size: int) -> tuple[floa
     return size / MB / seconds, cpu / (size / GIB)
 
 
-def small_files(s: Server, count: int, size: int, eager: bool = False) -> tuple[float, float]:
+# Small files are timed in blocks of this many, servers taking turns block by block.
+SMALL_BLOCK = 100
+
+
+def small_files(servers: list[Server], count: int, size: int, eager: bool = False,
+                stalled: Callable[[str, Exception], None] = lambda name, e: None) -> dict[str, tuple[float, float]]:
+    """`count` x `size` STOR, then RETR of each, one session per server. The servers take
+    turns every SMALL_BLOCK files (all upload block 1, then all block 2, ...), so a change in
+    the machine's speed during the run (on this virtual machine it can double the time per file
+    within minutes) hits every server alike. Returns name -> (up s, down s), the sums of the
+    blocks; a server that stalls is reported to `stalled` and left out."""
     payload = os.urandom(size)
-    folder = s.home / "small"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
-    if s.name != "filegate":
-        os.chown(folder, s.extra["uid"], s.extra["gid"])
-    if s.extra.get("cafile"):
-        # AUTH TLS, PROT P, data connections resume the TLS session. A server that stalls a
-        # client waiting for 150 gets 10 s before the run counts as failed (ServerStalled).
-        ftp = ftps_login(s, timeout=60 if eager else 10, eager=eager)
-    else:
-        ftp = ftplib.FTP()
-        ftp.connect("127.0.0.1", s.port, timeout=60)
-        ftp.login(USER, PASSWORD)
-        ftp.set_pasv(True)
-    ftp.cwd("small")
-    t0 = time.perf_counter()
-    try:
-        for i in range(count):
-            ftp.storbinary(f"STOR f{i:05d}.bin", io.BytesIO(payload))
-    except (TimeoutError, ftplib.error_temp) as e:
-        ftp.close()
-        raise ServerStalled(f"{s.name}: STOR {i + 1} of {count}: {e!r}") from e
-    up = time.perf_counter() - t0
-    received = 0
+    sessions: dict[str, ftplib.FTP] = {}
+    for s in servers:
+        folder = s.home / "small"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        if s.name != "filegate":
+            os.chown(folder, s.extra["uid"], s.extra["gid"])
+        if s.extra.get("cafile"):
+            # AUTH TLS, PROT P, data connections resume the TLS session. A server that stalls a
+            # client waiting for 150 gets 10 s before the run counts as failed (ServerStalled).
+            ftp = ftps_login(s, timeout=60 if eager else 10, eager=eager)
+        else:
+            ftp = ftplib.FTP()
+            ftp.connect("127.0.0.1", s.port, timeout=60)
+            ftp.login(USER, PASSWORD)
+            ftp.set_pasv(True)
+        ftp.cwd("small")
+        sessions[s.name] = ftp
+    up = dict.fromkeys(sessions, 0.0)
+    down = dict.fromkeys(sessions, 0.0)
+    received = dict.fromkeys(sessions, 0)
 
-    def sink(chunk: bytes) -> None:
-        nonlocal received
-        received += len(chunk)
+    def drop(name: str, e: Exception) -> None:
+        sessions.pop(name).close()
+        stalled(name, e)
 
-    t0 = time.perf_counter()
-    for i in range(count):
-        ftp.retrbinary(f"RETR f{i:05d}.bin", sink)
-    down = time.perf_counter() - t0
-    ftp.quit()
-    if received != count * size:
-        raise RuntimeError(f"{s.name}: downloaded {received} bytes, expected {count * size}")
-    shutil.rmtree(folder)
-    return up, down
+    for start in range(0, count, SMALL_BLOCK):
+        for name, ftp in list(sessions.items()):
+            t0 = time.perf_counter()
+            try:
+                for i in range(start, min(start + SMALL_BLOCK, count)):
+                    ftp.storbinary(f"STOR f{i:05d}.bin", io.BytesIO(payload))
+            except (TimeoutError, ftplib.error_temp) as e:
+                drop(name, ServerStalled(f"{name}: STOR {i + 1} of {count}: {e!r}"))
+                continue
+            up[name] += time.perf_counter() - t0
+    for start in range(0, count, SMALL_BLOCK):
+        for name, ftp in list(sessions.items()):
+            def sink(chunk: bytes, name: str = name) -> None:
+                received[name] += len(chunk)
+            t0 = time.perf_counter()
+            try:
+                for i in range(start, min(start + SMALL_BLOCK, count)):
+                    ftp.retrbinary(f"RETR f{i:05d}.bin", sink)
+            except (TimeoutError, ftplib.error_temp) as e:
+                drop(name, ServerStalled(f"{name}: RETR {i + 1} of {count}: {e!r}"))
+                continue
+            down[name] += time.perf_counter() - t0
+    results = {}
+    for name, ftp in sessions.items():
+        ftp.quit()
+        if received[name] != count * size:
+            raise RuntimeError(f"{name}: downloaded {received[name]} bytes, expected {count * size}")
+        results[name] = (up[name], down[name])
+    for s in servers:
+        shutil.rmtree(s.home / "small", ignore_errors=True)
+    return results
 
 
 def ftp_session_setup(port: int, cafile: Path | None):
@@ -686,18 +716,15 @@ def main() -> int:
                 variants = [(pre + "small_", False)] + ([(pre + "small_eager_", True)] if tls else [])
                 for rep in range(reps):
                     for key, eager in variants:
-                        for s in servers.values():
-                            if key + "up" in failed[s.name]:
-                                continue
-                            try:
-                                up, down = small_files(s, n_small, small_size, eager)
-                            except ServerStalled as e:
-                                log(f"FAILED {key}: {e}")
-                                failed[s.name].update({key + "up", key + "down"})
-                                continue
-                            record(s.name, key + "up", up)
-                            record(s.name, key + "down", down)
-                            log(f"{s.name} {key} {rep + 1}/{reps}: up {up:.2f} s, down {down:.2f} s")
+                        def stalled(name: str, e: Exception, key: str = key) -> None:
+                            log(f"FAILED {key}: {e}")
+                            failed[name].update({key + "up", key + "down"})
+                        running = [s for s in servers.values() if key + "up" not in failed[s.name]]
+                        times = small_files(running, n_small, small_size, eager, stalled)
+                        for name, (up, down) in times.items():
+                            record(name, key + "up", up)
+                            record(name, key + "down", down)
+                            log(f"{name} {key} {rep + 1}/{reps}: up {up:.2f} s, down {down:.2f} s")
             if pre + "sessions" in only:
                 for rep in range(reps):
                     for s in servers.values():
