@@ -7,7 +7,8 @@ ftplib.FTP_TLS does with a client that resumes the control connection's TLS sess
 connect, RETR and its 150, TLS handshake, read to close_notify, unwrap, 226). For each step it
 prints the wall time, the client's own CPU time (time.process_time) and the difference, which
 is the time the client waited for the server (its work and the wake-ups in between). With
---pid it also prints the server's CPU time per file (its whole process tree).
+--pid it also prints the server's CPU time per file (its whole process tree) and its context
+switches per upload and per download (every thread of the tree, bench_common.tree_context_switches).
 
   /usr/bin/python3 bench/ftps_phases.py --port PORT --pid PID [--count 1000]
 
@@ -23,7 +24,7 @@ import socket
 import ssl
 import time
 
-from bench_common import PASSWORD, USER, WORK, tree_cpu_seconds
+from bench_common import PASSWORD, USER, WORK, tree_context_switches, tree_cpu_seconds
 
 STEPS = ("pasv", "connect", "retr+150", "handshake", "read", "unwrap", "226")
 
@@ -49,6 +50,8 @@ def main() -> int:
     ftp.cwd(folder)
     payload = os.urandom(4096)
     names = [f"f{i:05d}.bin" for i in range(args.count)]
+    switches0 = tree_context_switches(args.pid) if args.pid else 0
+    upload_start = time.perf_counter()
     for name in names:
         conn, _ = ftplib.FTP.ntransfercmd(ftp, f"STOR {name}")  # plain socket: TLS below
         conn = ctx.wrap_socket(conn, server_hostname="127.0.0.1", session=ftp.sock.session)
@@ -56,6 +59,8 @@ def main() -> int:
         conn.unwrap()
         conn.close()
         ftp.voidresp()
+    upload_wall = time.perf_counter() - upload_start
+    switches1 = tree_context_switches(args.pid) if args.pid else 0
 
     wall = dict.fromkeys(STEPS, 0.0)
     own = dict.fromkeys(STEPS, 0.0)
@@ -86,6 +91,7 @@ def main() -> int:
     total_wall = time.perf_counter() - start_wall
     total_cpu = time.process_time() - start_cpu
     server = tree_cpu_seconds(args.pid) - server0 if args.pid else None
+    switches2 = tree_context_switches(args.pid) if args.pid else 0
     for name in names:
         ftp.delete(name)
     ftp.cwd("..")
@@ -95,6 +101,9 @@ def main() -> int:
         raise SystemExit(f"downloaded {received} bytes, expected {len(names) * len(payload)}")
 
     per = 1000 / len(names)  # seconds in total -> ms per file
+    if args.pid:
+        print(f"server context switches per file: upload {(switches1 - switches0) / len(names):.1f} "
+              f"({upload_wall * per:.3f} ms per file), download {(switches2 - switches1) / len(names):.1f}")
     print(f"{len(names)} x 4 KiB RETR: {total_wall * per:.3f} ms per file; client CPU {total_cpu * per:.3f} ms"
           + (f"; server CPU {server * per:.3f} ms" if server is not None else ""))
     print(f"{'ms per file':<12}" + "".join(f"{s:>11}" for s in STEPS))
