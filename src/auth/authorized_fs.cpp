@@ -7,6 +7,11 @@ namespace {
 
 error_code denied() { return vfs::make_error_code(vfs::Errc::permission_denied); }
 
+// stat, lstat and stat_filesystem: 'l' or 'e'.
+bool may_stat(const PermissionSet& set) {
+  return set.has(Permission::list) || set.has(Permission::change_directory);
+}
+
 }  // namespace
 
 AuthorizedFilesystem::AuthorizedFilesystem(std::shared_ptr<vfs::Filesystem> inner, PermissionRules rules)
@@ -86,21 +91,18 @@ Result<std::unique_ptr<vfs::File>> AuthorizedFilesystem::open(const vfs::Path& p
 }
 
 Result<vfs::Attributes> AuthorizedFilesystem::stat(const vfs::Path& path) {
-  const auto set = effective(path);
-  if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
+  if (!may_stat(effective(path))) return denied();
   return inner_->stat(path);
 }
 
 Result<vfs::Attributes> AuthorizedFilesystem::stat_cached(const vfs::Path& path) {
   if (checks_touch_disk()) return vfs::make_error_code(vfs::Errc::would_block);  // as open()
-  const auto set = effective(path);
-  if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
+  if (!may_stat(effective(path))) return denied();
   return inner_->stat_cached(path);
 }
 
 Result<vfs::Attributes> AuthorizedFilesystem::lstat(const vfs::Path& path) {
-  const auto set = effective_entry(path);
-  if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
+  if (!may_stat(effective_entry(path))) return denied();
   return inner_->lstat(path);
 }
 
@@ -174,8 +176,7 @@ Result<vfs::Path> AuthorizedFilesystem::real_path(const vfs::Path& path) {
 }
 
 Result<vfs::FilesystemStats> AuthorizedFilesystem::stat_filesystem(const vfs::Path& path) {
-  const auto set = effective(path);
-  if (!set.has(Permission::list) && !set.has(Permission::change_directory)) return denied();
+  if (!may_stat(effective(path))) return denied();
   return inner_->stat_filesystem(path);
 }
 

@@ -1076,15 +1076,14 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
   // further disk work (see FileHead): on the strand when the kernel has the path and the head
   // in memory (open_head_cached), else on a worker.
   const bool open_first = !upload || kind == TransferKind::unique_upload;
-  Result<FileHead> cached = vfs::make_error_code(vfs::Errc::would_block);
-  if (!upload) cached = open_head_cached(*fs_, path, offset, file);
-  if (cached) {
-    head = std::move(*cached);
-  } else if (!vfs::is(cached.error(), vfs::Errc::would_block)) {
-    reset_data();
-    co_await reply(reply_for(cached.error()));
-    co_return;
-  } else if (open_first) {
+  // What refuses the command before any data connection; would_block: ask a worker.
+  error_code refusal = open_first ? vfs::make_error_code(vfs::Errc::would_block) : error_code();
+  if (!upload) {
+    auto cached = open_head_cached(*fs_, path, offset, file);
+    refusal = cached ? error_code() : cached.error();
+    if (cached) head = std::move(*cached);
+  }
+  if (vfs::is(refusal, vfs::Errc::would_block)) {
     auto opened = co_await offload([&]() -> Result<std::unique_ptr<vfs::File>> {
       auto opened_file = file ? Result<std::unique_ptr<vfs::File>>(std::move(file)) : open();
       if (!opened_file || upload) return opened_file;
@@ -1093,30 +1092,29 @@ awaitable<void> Session::run_transfer(TransferKind kind, vfs::Path& path, FileOp
       head = std::move(*read);
       return opened_file;
     });
-    if (!opened) {
-      reset_data();
-      co_await reply(reply_for(opened.error()));
-      co_return;
-    }
-    file = std::move(*opened);
+    refusal = opened ? error_code() : opened.error();
+    if (opened) file = std::move(*opened);
   }
   if (upload && !open_first && prot_private_) {
     // A protected upload opens its file only after the data handshake (below). A name whose
     // folder does not exist is refused now, before 150, as a plain upload's is: after 150 the
     // client may still be sending, and would see its data connection reset, not the reason.
-    // (Only those answers: the open after the handshake reports anything else.)
-    // (From the lookup cache on the strand when it holds the folder, else on a worker.)
+    // (Only those answers: the open after the handshake reports anything else.) From the
+    // lookup cache on the strand when it holds the folder, else on a worker.
     auto folder = fs_->stat_cached(path.parent());
     if (!folder && vfs::is(folder.error(), vfs::Errc::would_block)) {
       folder = co_await offload([&] { return fs_->stat(path.parent()); });
     }
-    error_code refusal = folder ? error_code() : folder.error();
-    if (folder && folder->type != vfs::FileType::directory) refusal = vfs::make_error_code(vfs::Errc::not_a_directory);
-    if (vfs::is(refusal, vfs::Errc::not_found) || vfs::is(refusal, vfs::Errc::not_a_directory)) {
-      reset_data();
-      co_await reply(reply_for(refusal));
-      co_return;
+    if (!folder && (vfs::is(folder.error(), vfs::Errc::not_found) || vfs::is(folder.error(), vfs::Errc::not_a_directory))) {
+      refusal = folder.error();
+    } else if (folder && folder->type != vfs::FileType::directory) {
+      refusal = vfs::make_error_code(vfs::Errc::not_a_directory);
     }
+  }
+  if (refusal) {
+    reset_data();
+    co_await reply(reply_for(refusal));
+    co_return;
   }
   // Undoes an opened file when the data connection cannot be used.
   auto abandon = [&]() -> awaitable<void> {

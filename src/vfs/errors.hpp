@@ -28,7 +28,7 @@ enum class Errc {
   read_only,
   cross_device,
   invalid_argument,
-  would_block,        // a cached-only attempt (OpenMode::cached, File::read_cached) needs the disk
+  would_block,        // a cached-only call (OpenMode::cached, read_cached, stat_cached) needs the disk
 };
 
 const boost::system::error_category& category();

@@ -7,11 +7,10 @@
 // several threads at once; a File or Directory is used by one thread at a time.
 //
 // The exceptions are the cached-only calls (OpenMode::cached, File::read_cached,
-// Filesystem::stat_cached): they never
-// wait for a disk, and answer Errc::would_block when they would have to. The event loop may
-// try them first and go to a worker only on would_block, which saves a small download two
-// thread hand-offs when the kernel has what it needs in memory. A backend without such a mode
-// answers would_block every time.
+// Filesystem::stat_cached): they never wait for a disk, and answer Errc::would_block when they
+// would have to. The event loop may try them first and go to a worker only on would_block,
+// which saves a small transfer two thread hand-offs when the kernel has what it needs in
+// memory. A backend without such a mode answers would_block every time.
 //
 // Backends: local_fs.hpp (a directory on this machine). Others (object storage, a remote SFTP
 // server) implement the same interface.

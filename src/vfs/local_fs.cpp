@@ -353,6 +353,15 @@ Result<UniqueFd> resolve_parent(int root_fd, const Path& path) {
 
 std::string name_of(const Path& path) { return std::string(path.name()); }
 
+// stat() following symlinks, within the root; `cached` as for resolve_at.
+Result<Attributes> stat_at(int root_fd, const Path& path, bool cached) {
+  auto fd = resolve_at(root_fd, path, O_PATH, 0, cached);
+  if (!fd) return fd.error();
+  auto st = stat_fd(fd->get());
+  if (!st) return st.error();
+  return to_attributes(*st);
+}
+
 }  // namespace
 
 LocalFilesystem::LocalFilesystem(int root_fd, std::string root_host_path, std::optional<dev_t> memory_device)
@@ -416,21 +425,9 @@ Result<std::unique_ptr<File>> LocalFilesystem::open(const Path& path, const Open
       std::make_unique<LocalFile>(fd->release(), mode.has(OpenMode::append), in_memory));
 }
 
-Result<Attributes> LocalFilesystem::stat(const Path& path) {
-  auto fd = resolve_at(root_fd_, path, O_PATH);
-  if (!fd) return fd.error();
-  auto st = stat_fd(fd->get());
-  if (!st) return st.error();
-  return to_attributes(*st);
-}
+Result<Attributes> LocalFilesystem::stat(const Path& path) { return stat_at(root_fd_, path, false); }
 
-Result<Attributes> LocalFilesystem::stat_cached(const Path& path) {
-  auto fd = resolve_at(root_fd_, path, O_PATH, 0, true);
-  if (!fd) return fd.error();
-  auto st = stat_fd(fd->get());
-  if (!st) return st.error();
-  return to_attributes(*st);
-}
+Result<Attributes> LocalFilesystem::stat_cached(const Path& path) { return stat_at(root_fd_, path, true); }
 
 Result<Attributes> LocalFilesystem::lstat(const Path& path) {
   if (path.is_root()) {
