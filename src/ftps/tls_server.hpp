@@ -1,10 +1,11 @@
 // TLS for FTP (RFC 4217) with OpenSSL 3: implements core::TlsServer.
 //
-// Defaults are safe: TLS 1.2 minimum, TLS 1.3 preferred, ECDHE key exchange with AEAD ciphers
-// only for TLS 1.2, no compression, no renegotiation. Data connections must resume the TLS
-// session of their own control connection (see core::TlsServer::secure_data): TLS 1.2 session
-// ids come from this server's cache, TLS 1.3 tickets carry the id of the control connection
-// that issued them and are refused on any other.
+// Defaults are safe: TLS 1.2 minimum, TLS 1.3 preferred, AEAD ciphers, no compression, no
+// renegotiation. Key exchange is ECDHE whatever is configured: elliptic-curve groups only, and
+// TLS 1.2 cipher lists with anything but ECDHE suites are refused. Data connections must resume
+// the TLS session of their own control connection (see core::TlsServer::secure_data): TLS 1.2
+// session ids come from this server's cache, TLS 1.3 tickets carry the id of the control
+// connection that issued them and are refused on any other.
 #pragma once
 
 #include <chrono>
@@ -25,6 +26,9 @@ struct TlsSettings {
                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
   // TLS 1.3 suites, in server preference order.
   std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  // Key exchange groups (TLS 1.3 key shares, TLS 1.2 ECDHE curves): elliptic curves only.
+  // OpenSSL's order without its finite-field groups.
+  std::string groups = "X25519:P-256:X448:P-521:P-384";
   // Client certificates (mutual TLS): CA bundle to verify them against; empty = not requested.
   std::string client_ca_file;
   bool require_client_certificate = false;  // with a CA: refuse clients without a valid one
@@ -34,8 +38,9 @@ struct TlsSettings {
 };
 
 // Loads the certificate, key and CA files and builds the server. `error_detail` starts with the
-// setting at fault ("certificate: FILE: what OpenSSL said", "ciphers: ...", "private_key: ...",
-// "client_ca: ...", "min_version: ..."), so the caller can point at its line in the config.
+// setting at fault ("certificate: FILE: what OpenSSL said", "ciphers: ...", "groups: ...",
+// "private_key: ...", "client_ca: ...", "min_version: ..."), so the caller can point at its line
+// in the config.
 Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
                                                          std::string& error_detail);
 

@@ -861,9 +861,9 @@ ftp::TlsPolicy Reader::read_policy(const Field& f, const std::string& path) cons
 ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) const {
   ftps::TlsSettings tls;
   const auto map = fields(f.value, "ftp.tls",
-                          {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "client_ca",
-                           "client_certificate", "control", "data", "session_reuse", "session_lifetime",
-                           "allow_ccc"});
+                          {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "groups",
+                           "client_ca", "client_certificate", "control", "data", "session_reuse",
+                           "session_lifetime", "allow_ccc"});
   const auto file = [&](std::string_view key, bool required) {
     const std::string path = join("ftp.tls", key);
     const auto it = map.find(std::string(key));
@@ -893,6 +893,10 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
   if (const auto it = map.find("ciphersuites"); it != map.end()) {
     tls.ciphersuites = string_value(it->second, "ftp.tls.ciphersuites");
     note_line(it->second.value, "ftp.tls.ciphersuites");
+  }
+  if (const auto it = map.find("groups"); it != map.end()) {
+    tls.groups = string_value(it->second, "ftp.tls.groups");
+    note_line(it->second.value, "ftp.tls.groups");
   }
   if (const auto it = map.find("client_certificate"); it != map.end()) {
     if (tls.client_ca_file.empty()) fail(it->second, "ftp.tls.client_certificate", "needs ftp.tls.client_ca");

@@ -1031,6 +1031,53 @@ def test_default_ciphers_are_ecdhe_with_aead_only(server_factory, tls_certs):
         assert negotiated(out) is None and not served(out), f"{cipher} accepted:\n{out}"
 
 
+def temp_key(output):
+    """s_client's "Server Temp Key" line (the key exchange), or None."""
+    m = re.search(r"Server Temp Key: (.*)", output)
+    return m.group(1).strip() if m else None
+
+
+def test_key_exchange_is_elliptic_curve_only(server, tls_certs):
+    """TLS 1.3 negotiates its key exchange group apart from the suite; a client that offers only
+    finite-field groups (which OpenSSL's own defaults accept) is refused."""
+    rc, out = s_client(server.port, tls_certs, "-tls1_3", "-groups", "ffdhe2048:ffdhe3072")
+    assert negotiated(out) is None and not served(out), out
+    rc, out = s_client(server.port, tls_certs, "-tls1_2", "-groups", "ffdhe2048")
+    assert negotiated(out) is None and not served(out), out
+    rc, out = s_client(server.port, tls_certs)
+    assert temp_key(out).startswith("X25519") and served(out), out
+
+
+def test_configured_groups(server_factory, tls_certs):
+    srv = server_factory.start(tls=tls_certs.server_tls(groups="P-384"))
+    rc, out = s_client(srv.port, tls_certs, "-groups", "X25519:P-256")
+    assert negotiated(out) is None and not served(out), out
+    for version in ("-tls1_3", "-tls1_2"):
+        rc, out = s_client(srv.port, tls_certs, version)
+        assert temp_key(out) == "ECDH, secp384r1, 384 bits" and served(out), (version, out)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("groups", "X25519:ffdhe2048", "'ffdhe2048' is not an elliptic-curve group"),
+    ("ciphers", "ECDHE-RSA-AES128-GCM-SHA256:AES128-GCM-SHA256",
+     "AES128-GCM-SHA256 is not an ECDHE cipher with a certificate"),
+])
+def test_key_exchange_without_ecdhe_is_a_start_up_error(tls_certs, tmp_path, key, value, message):
+    """Lists that would allow key exchange without ECDHE stop the start (and filegate check)
+    with the config file, the line and the key."""
+    tls = {"certificate": str(tls_certs.server_cert), "private_key": str(tls_certs.server_key), key: value}
+    config = {"ftp": {"listen": ["127.0.0.1:0"], "tls": tls}, "users": [{"name": "u", "home": str(tmp_path)}]}
+    text = to_yaml(config)
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    line = 1 + next(i for i, l in enumerate(text.splitlines()) if l.strip().startswith(key + ":"))
+    for command in ("check", "run"):
+        proc = subprocess.run([filegate_bin(), command, "--config", str(path)], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert f"c.yaml:{line}: ftp.tls.{key}: {message}" in proc.stderr, (command, proc.stderr)
+
+
 def test_configured_cipher_lists(server_factory, tls_certs):
     srv = server_factory.start(tls=tls_certs.server_tls(
         ciphersuites="TLS_CHACHA20_POLY1305_SHA256", ciphers="ECDHE-ECDSA-AES256-GCM-SHA384"))

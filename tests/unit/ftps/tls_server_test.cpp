@@ -98,6 +98,23 @@ class TlsServerTest : public ::testing::Test {
     return result;
   }
 
+  // One control handshake of a client with `options`: the server's result, and the key
+  // exchange group the client saw negotiated (NID; 0 when the handshake failed).
+  std::pair<StreamResult, int> key_exchange(core::TlsServer& server, const ClientOptions& options) {
+    ClientContext ctx(options);
+    auto accepted = harness_.accept_control(server);
+    Client client(ctx, harness_.port());
+    const bool ok = client.handshake();
+    auto result = accepted.get();
+    return {std::move(result), ok ? SSL_get_negotiated_group(client.ssl()) : 0};
+  }
+
+  static ClientOptions tls13_with_groups(const std::string& groups) {
+    ClientOptions o = versions(TLS1_3_VERSION, TLS1_3_VERSION);
+    o.groups = groups;
+    return o;
+  }
+
   static Pki* pki_;
   Harness harness_;
 };
@@ -688,6 +705,35 @@ TEST_F(TlsServerTest, MinVersionTls13RefusesTls12Client) {
   EXPECT_EQ(result.error(), make_error_code(TlsErrc::handshake_failed));
 }
 
+TEST_F(TlsServerTest, KeyExchangeIsEllipticCurveOnly) {
+  auto server = make(settings());
+  // A TLS 1.3 client offering only finite-field groups, which OpenSSL's defaults would accept.
+  auto [ffdhe, ffdhe_group] = key_exchange(*server, tls13_with_groups("ffdhe2048:ffdhe3072"));
+  ASSERT_FALSE(ffdhe);
+  EXPECT_EQ(ffdhe.error(), make_error_code(TlsErrc::handshake_failed));
+  // (TLS 1.2 without ECDHE needs an RSA certificate: the integration tests try it.)
+  // The default client gets X25519.
+  auto [ok, group] = key_exchange(*server, {});
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(group, NID_X25519);
+}
+
+TEST_F(TlsServerTest, ConfiguredGroupsLimitTheKeyExchange) {
+  auto s = settings();
+  s.groups = "P-384";
+  auto server = make(s);
+  auto [refused, refused_group] = key_exchange(*server, tls13_with_groups("X25519:P-256"));
+  ASSERT_FALSE(refused);
+  // A client that offers P-384 among others but sent its key share for X25519 is asked for
+  // P-384 (HelloRetryRequest).
+  auto [ok, group] = key_exchange(*server, tls13_with_groups("X25519:P-384"));
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(group, NID_secp384r1);
+  auto [tls12, tls12_group] = key_exchange(*server, versions(0, TLS1_2_VERSION));
+  ASSERT_TRUE(tls12) << tls12.error().message();
+  EXPECT_EQ(tls12_group, NID_secp384r1);
+}
+
 class MutualTlsTest : public TlsServerTest {
  protected:
   StreamResult connect(core::TlsServer& server, const ClientOptions& options) {
@@ -847,6 +893,40 @@ TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   detail.clear();
   EXPECT_FALSE(make_tls_server(s, detail));
   EXPECT_EQ(detail.rfind("ciphersuites: ", 0), 0u) << detail;
+
+  // Key exchange stays ECDHE whatever the lists say.
+  for (const char* groups : {"ffdhe2048", "X25519:ffdhe3072", "X25519:", "", "NOPE"}) {
+    s = settings();
+    s.groups = groups;
+    detail.clear();
+    EXPECT_FALSE(make_tls_server(s, detail)) << groups;
+    EXPECT_EQ(detail.rfind("groups: ", 0), 0u) << detail;
+  }
+  s = settings();
+  s.groups = "ffdhe2048";
+  detail.clear();
+  EXPECT_FALSE(make_tls_server(s, detail));
+  EXPECT_EQ(detail, "groups: 'ffdhe2048' is not an elliptic-curve group (allowed: X25519, X448, P-256, P-384, P-521)");
+  for (const char* ciphers : {"AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256",
+                              "AECDH-AES128-SHA:@SECLEVEL=0"}) {
+    s = settings();
+    s.ciphers = ciphers;
+    detail.clear();
+    EXPECT_FALSE(make_tls_server(s, detail)) << ciphers;
+    EXPECT_EQ(detail.rfind("ciphers: ", 0), 0u) << detail;
+  }
+  s = settings();
+  s.ciphers = "DHE-RSA-AES128-GCM-SHA256";
+  detail.clear();
+  EXPECT_FALSE(make_tls_server(s, detail));
+  EXPECT_EQ(detail,
+            "ciphers: DHE-RSA-AES128-GCM-SHA256 is not an ECDHE cipher with a certificate (only ECDHE-ECDSA-* "
+            "and ECDHE-RSA-* are allowed)");
+  s = settings();
+  s.groups = "x25519:P-256:secp384r1";  // names as OpenSSL spells them
+  s.ciphers = "ECDHE-ECDSA-AES128-SHA256";  // CBC, if an operator insists
+  detail.clear();
+  EXPECT_TRUE(make_tls_server(s, detail)) << detail;
 
   s = settings();
   s.min_version = "TLSv1.1";

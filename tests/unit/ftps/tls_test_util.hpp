@@ -140,6 +140,7 @@ struct ClientOptions {
   std::string cert_file;
   std::string key_file;
   std::string ca_file;  // verify the server against it (else no verification)
+  std::string groups;  // key exchange groups offered (else OpenSSL's default)
 };
 
 class ClientContext {
@@ -153,6 +154,7 @@ class ClientContext {
     if (options.min_version != 0) SSL_CTX_set_min_proto_version(ctx_, options.min_version);
     if (options.max_version != 0) SSL_CTX_set_max_proto_version(ctx_, options.max_version);
     if (options.no_ticket) SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET);
+    if (!options.groups.empty()) SSL_CTX_set1_groups_list(ctx_, options.groups.c_str());
     if (!options.cert_file.empty()) {
       SSL_CTX_use_certificate_chain_file(ctx_, options.cert_file.c_str());
       SSL_CTX_use_PrivateKey_file(ctx_, options.key_file.c_str(), SSL_FILETYPE_PEM);

@@ -220,6 +220,7 @@ TEST(Config, StartUpErrorsOfFilesAndCipherListsNameTheirLine) {
       "    certificate: /etc/filegate/server.pem\n"
       "    private_key: /etc/filegate/server.key\n"
       "    ciphers: NOPE\n"
+      "    groups: ffdhe2048\n"
       "sftp:\n"
       "  listen: [\"127.0.0.1:2222\"]\n"
       "  host_keys:\n"
@@ -232,8 +233,11 @@ TEST(Config, StartUpErrorsOfFilesAndCipherListsNameTheirLine) {
   EXPECT_EQ(config.setup_error("ftp.tls", "private_key: /etc/filegate/server.key: bad decrypt"),
             "t.yaml:5: ftp.tls.private_key: /etc/filegate/server.key: bad decrypt");
   EXPECT_EQ(config.setup_error("ftp.tls", "ciphers: no cipher match"), "t.yaml:6: ftp.tls.ciphers: no cipher match");
+  EXPECT_EQ(config.ftp_tls->groups, "ffdhe2048");  // (refused when the server starts: ftps tests)
+  EXPECT_EQ(config.setup_error("ftp.tls", "groups: 'ffdhe2048' is not an elliptic-curve group"),
+            "t.yaml:7: ftp.tls.groups: 'ffdhe2048' is not an elliptic-curve group");
   EXPECT_EQ(config.setup_error("sftp", "host_keys[1]: cannot read host key /etc/filegate/host_ecdsa: x"),
-            "t.yaml:11: sftp.host_keys[1]: cannot read host key /etc/filegate/host_ecdsa: x");
+            "t.yaml:12: sftp.host_keys[1]: cannot read host key /etc/filegate/host_ecdsa: x");
   // A setting the file does not set, or a detail that names none, falls back to the section.
   EXPECT_EQ(config.setup_error("ftp.tls", "client_ca: /ca.pem: gone"), "t.yaml: ftp.tls: client_ca: /ca.pem: gone");
   EXPECT_EQ(config.setup_error("sftp", "no host key configured"), "t.yaml: sftp: no host key configured");
