@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libssl-dev libssh-dev libyaml-cpp-dev libcrypt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl lftp python3 python3-pytest python3-paramiko openssl openssh-client sshpass
+  curl lftp python3 python3-pytest python3-paramiko python3-cryptography openssl openssh-client sshpass
 )
 if [ "${1:-}" = "--tests" ]; then
   # A Java FTPS client (tests/integration/clients/JavaFtps.java) on Apache Commons Net, and the

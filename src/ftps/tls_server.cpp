@@ -630,6 +630,22 @@ error_code check_ecdhe_ciphers(SSL_CTX* c, std::string& detail) {
   return {};
 }
 
+// Revocation lists for client certificates: each certificate is checked against its issuer's
+// CRL, and a client whose issuer has no CRL in the file, or only an expired one, is refused
+// (fail closed: a stale list must not let a revoked partner back in).
+error_code load_crls(SSL_CTX* c, const std::string& file, std::string& detail) {
+  X509_STORE* store = SSL_CTX_get_cert_store(c);
+  X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+  if (lookup == nullptr) return config_error(detail, "client_crl: " + file);
+  const int loaded = X509_load_crl_file(lookup, file.c_str(), X509_FILETYPE_PEM);
+  if (loaded <= 0) {
+    if (ERR_peek_error() == 0) return setting_error(detail, "client_crl: " + file + ": no CRL in the file");
+    return config_error(detail, "client_crl: " + file);
+  }
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c), X509_V_FLAG_CRL_CHECK);
+  return {};
+}
+
 Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail) {
   ERR_clear_error();
   int min_version = 0;
@@ -691,12 +707,18 @@ Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail
     }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings.client_ca_file.c_str());
     if (names == nullptr) return config_error(detail, "client_ca: " + settings.client_ca_file);
+    if (!settings.client_crl_file.empty()) {
+      if (const error_code ec = load_crls(c, settings.client_crl_file, detail)) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return ec;
+      }
+    }
     SSL_CTX_set_client_CA_list(c, names);  // takes ownership
     int mode = SSL_VERIFY_PEER;
     if (settings.require_client_certificate) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(c, mode, nullptr);
-  } else if (settings.require_client_certificate) {
-    return setting_error(detail, "require_client_certificate needs client_ca_file");
+  } else if (settings.require_client_certificate || !settings.client_crl_file.empty()) {
+    return setting_error(detail, "require_client_certificate and client_crl_file need client_ca_file");
   }
   ERR_clear_error();
   return ctx;

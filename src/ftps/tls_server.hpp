@@ -32,6 +32,9 @@ struct TlsSettings {
   // Client certificates (mutual TLS): CA bundle to verify them against; empty = not requested.
   std::string client_ca_file;
   bool require_client_certificate = false;  // with a CA: refuse clients without a valid one
+  // With a CA: PEM file of CRLs; a client certificate is then checked against its issuer's CRL
+  // (revoked, no CRL for the issuer or an expired CRL: refused). Empty: no revocation check.
+  std::string client_crl_file;
   // How long a TLS session (id or ticket) may be resumed. Long, so that a long FTP session's
   // data connections keep resuming (a ticket that ages out mid-session must not break uploads).
   std::chrono::seconds session_lifetime{std::chrono::hours(24)};
@@ -39,7 +42,7 @@ struct TlsSettings {
 
 // Loads the certificate, key and CA files and builds the server. `error_detail` starts with the
 // setting at fault ("certificate: FILE: what OpenSSL said", "ciphers: ...", "groups: ...",
-// "private_key: ...", "client_ca: ...", "min_version: ..."), so the caller can point at its line
+// "private_key: ...", "client_ca: ...", "client_crl: ...", "min_version: ..."), so the caller can point at its line
 // in the config.
 Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
                                                          std::string& error_detail);

@@ -862,8 +862,8 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
   ftps::TlsSettings tls;
   const auto map = fields(f.value, "ftp.tls",
                           {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "groups",
-                           "client_ca", "client_certificate", "control", "data", "session_reuse",
-                           "session_lifetime", "allow_ccc"});
+                           "client_ca", "client_certificate", "client_crl", "control", "data",
+                           "session_reuse", "session_lifetime", "allow_ccc"});
   const auto file = [&](std::string_view key, bool required) {
     const std::string path = join("ftp.tls", key);
     const auto it = map.find(std::string(key));
@@ -879,6 +879,10 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
   tls.certificate_file = file("certificate", true);
   tls.private_key_file = file("private_key", true);
   tls.client_ca_file = file("client_ca", false);
+  tls.client_crl_file = file("client_crl", false);
+  if (!tls.client_crl_file.empty() && tls.client_ca_file.empty()) {
+    fail(map.at("client_crl"), "ftp.tls.client_crl", "needs ftp.tls.client_ca");
+  }
   if (const auto it = map.find("min_version"); it != map.end()) {
     tls.min_version = string_value(it->second, "ftp.tls.min_version");
     // SECURITY: TLS 1.1 and older are broken; they cannot be configured.

@@ -10,6 +10,7 @@ test instead of hanging it.
 """
 
 import contextlib
+import datetime
 import ftplib
 import hashlib
 import json
@@ -545,6 +546,25 @@ class TlsCerts:
                       "-set_serial", str(self._serial), "-days", "3", "-out", str(cert),
                       "-extfile", str(ext))
         return cert, key
+
+    def crl(self, path, revoked=(), *, expired=False):
+        """Writes a CRL of the test CA to `path` revoking the certificate files `revoked`; with
+        `expired`, one whose next update has passed. Returns `path`."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        ca = x509.load_pem_x509_certificate(self.ca.read_bytes())
+        ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        last = now - datetime.timedelta(days=2 if expired else 0, minutes=1)
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+                   .last_update(last).next_update(last + datetime.timedelta(days=1)))
+        for cert_file in revoked:
+            serial = x509.load_pem_x509_certificate(pathlib.Path(cert_file).read_bytes()).serial_number
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(last).build())
+        crl = builder.sign(ca_key, hashes.SHA256())
+        pathlib.Path(path).write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+        return path
 
     def server_tls(self, **policy):
         """An ftp.tls section using the server certificate, plus policy keys."""

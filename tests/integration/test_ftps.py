@@ -1588,6 +1588,46 @@ def test_mutual_tls(mtls_server, tls_certs, workdir):
         assert r.returncode != 0 and r.stdout == "", "curl with an unrelated certificate"
 
 
+def test_revoked_client_certificates_are_refused(server_factory, tls_certs, tmp_path):
+    """ftp.tls.client_crl: a certificate the CA revoked is refused, with curl over explicit and
+    implicit FTPS; a new list takes effect for new connections on SIGHUP; a list past its next
+    update refuses every certificate until it is renewed."""
+    certs = tls_certs
+    stem = f"partner-{time.monotonic_ns()}"
+    first = certs.issue(stem + "-1", "partner-one")
+    second = certs.issue(stem + "-2", "partner-two")
+    crl = certs.crl(tmp_path / "partners.crl", [first[0]])
+    srv = server_factory.start(
+        listen=["127.0.0.1:0", {"address": "127.0.0.1:0", "implicit_tls": True}],
+        tls=certs.server_tls(client_ca=str(certs.ca), client_certificate="required", client_crl=str(crl)))
+    (srv.home() / "m.txt").write_bytes(b"partners\n")
+
+    def fetch(cert, scheme="ftp"):
+        port = srv.port if scheme == "ftp" else srv.implicit_port
+        return curl_tls(certs, "--ssl-reqd", "--cert", str(cert[0]), "--key", str(cert[1]),
+                        url(port, "/m.txt", scheme=scheme), timeout=60)
+
+    for scheme in ("ftp", "ftps"):
+        r = fetch(first, scheme)
+        assert r.returncode != 0 and r.stdout == "", f"revoked certificate served over {scheme}"
+        r = fetch(second, scheme)
+        assert r.returncode == 0 and r.stdout == "partners\n", r.stderr
+    failed = srv.wait_for_event("tls_handshake_failed")
+    assert any(e.get("verify") == "certificate revoked" for e in failed), failed
+
+    certs.crl(crl, [first[0], second[0]])
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_for_event("tls_reloaded")
+    assert fetch(second).returncode != 0, "revoked by the reloaded list"
+
+    certs.crl(crl, [], expired=True)
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_for_event("tls_reloaded", count=2)
+    assert fetch(second).returncode != 0, "served under an expired list"
+    assert any(e.get("verify") == "CRL has expired" for e in srv.events("tls_handshake_failed"))
+    assert srv.alive()
+
+
 def test_ftps_and_plain_ftp_see_the_same_files(server_factory, tls_certs):
     """One filesystem and one realm: what alice uploads over FTPS is byte-identical over plain
     FTP (on a listener where TLS is optional), and the other way round."""

@@ -99,9 +99,44 @@ inline void write_key(const std::string& path, EVP_PKEY* key) {
   std::fclose(f);
 }
 
+// A CRL of `ca` revoking `revoked` (serial numbers), issued `last` seconds from now and valid
+// until `next` seconds from now (negative: in the past).
+inline void write_crl(const std::string& path, X509* ca, EVP_PKEY* ca_key, std::initializer_list<long> revoked,
+                      long last, long next) {
+  X509_CRL* crl = X509_CRL_new();
+  X509_CRL_set_version(crl, 1);
+  X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+  ASN1_TIME* last_update = X509_gmtime_adj(nullptr, last);
+  ASN1_TIME* next_update = X509_gmtime_adj(nullptr, next);
+  X509_CRL_set1_lastUpdate(crl, last_update);
+  X509_CRL_set1_nextUpdate(crl, next_update);
+  for (const long serial : revoked) {
+    X509_REVOKED* entry = X509_REVOKED_new();
+    ASN1_INTEGER* number = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(number, serial);
+    X509_REVOKED_set_serialNumber(entry, number);
+    X509_REVOKED_set_revocationDate(entry, last_update);
+    X509_CRL_add0_revoked(crl, entry);
+    ASN1_INTEGER_free(number);
+  }
+  X509_CRL_sort(crl);
+  const bool signed_ok = X509_CRL_sign(crl, ca_key, EVP_sha256()) != 0;
+  FILE* f = signed_ok ? std::fopen(path.c_str(), "w") : nullptr;
+  if (f != nullptr) {
+    PEM_write_X509_CRL(f, crl);
+    std::fclose(f);
+  }
+  ASN1_TIME_free(last_update);
+  ASN1_TIME_free(next_update);
+  X509_CRL_free(crl);
+  if (f == nullptr) throw std::runtime_error("cannot write CRL " + path);
+}
+
 // Files in a temporary directory: ca.pem; server.pem/.key (CN filegate-server, chain with CA);
 // server2.pem/.key (CN filegate-server-2); client.pem/.key (CN alice, signed by the CA);
-// rogue.pem/.key (CN mallory, self-signed).
+// client2.pem/.key (CN bob, signed by the CA); rogue.pem/.key (CN mallory, self-signed).
+// CRLs of the CA: crl-alice.pem revokes alice's certificate, crl-none.pem revokes nothing,
+// crl-expired.pem revokes nothing but is past its next update.
 struct Pki {
   std::string dir;
   std::string path(const std::string& name) const { return dir + "/" + name; }
@@ -124,6 +159,10 @@ struct Pki {
     leaf("server2", "filegate-server-2", 3, true);
     leaf("client", "alice", 4, true);
     leaf("rogue", "mallory", 5, false);
+    leaf("client2", "bob", 6, true);
+    write_crl(path("crl-alice.pem"), ca.get(), ca_key.get(), {4}, -60, 86400);
+    write_crl(path("crl-none.pem"), ca.get(), ca_key.get(), {}, -60, 86400);
+    write_crl(path("crl-expired.pem"), ca.get(), ca_key.get(), {}, -2 * 86400, -86400);
   }
   ~Pki() {
     std::error_code ignored;

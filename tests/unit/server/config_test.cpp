@@ -512,6 +512,8 @@ const BadConfig bad_configs[] = {
      "filegate.yaml:3: ftp.tls.data: expected required or optional, found 'maybe'"},
     {"client_cert_without_ca", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, client_certificate: required}\n",
      "filegate.yaml:3: ftp.tls.client_certificate: needs ftp.tls.client_ca"},
+    {"crl_without_ca", "ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: c\n    private_key: k\n    client_crl: crl.pem\n",
+     "filegate.yaml:6: ftp.tls.client_crl: needs ftp.tls.client_ca"},
     {"user_tls_key", "users:\n  - name: bob\n    home: /srv/bob\n    tls: {kontrol: required}\n",
      "filegate.yaml:4: users[0].tls.kontrol: unknown key (expected one of: control, data, session_reuse, allow_ccc)"},
     {"sftp_no_listen", "sftp:\n  host_keys: [k]\n", "filegate.yaml:1: sftp: missing required key 'listen'"},
