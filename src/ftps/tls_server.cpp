@@ -598,9 +598,8 @@ error_code setting_error(std::string& detail, std::string text) {
 // the groups are limited to these curves; under TLS 1.2 only ECDHE ciphers with a certificate
 // are accepted (no RSA or DHE key exchange, no anonymous suites).
 // (Spelled as OpenSSL takes them: it reads the X names in any case, the curve names as here.)
-constexpr std::array<std::string_view, 11> ecdhe_groups{"X25519", "x25519",     "X448",      "x448",
-                                                        "P-256",  "P-384",      "P-521",     "prime256v1",
-                                                        "secp256r1", "secp384r1", "secp521r1"};
+constexpr std::array<std::string_view, 11> ecdhe_groups{
+    "X25519", "x25519", "X448", "x448", "P-256", "P-384", "P-521", "prime256v1", "secp256r1", "secp384r1", "secp521r1"};
 
 error_code check_groups(const std::string& groups, std::string& detail) {
   std::string_view rest = groups;
@@ -624,7 +623,8 @@ error_code check_ecdhe_ciphers(SSL_CTX* c, std::string& detail) {
     if (kx == NID_kx_any) continue;  // a TLS 1.3 suite: its key exchange is the groups'
     if (kx != NID_kx_ecdhe || SSL_CIPHER_get_auth_nid(cipher) == NID_auth_null) {
       return setting_error(detail, "ciphers: " + std::string(SSL_CIPHER_get_name(cipher)) +
-                                       " is not an ECDHE cipher with a certificate (only ECDHE-ECDSA-* and ECDHE-RSA-* are allowed)");
+                                       " is not an ECDHE cipher with a certificate"
+                                       " (only ECDHE-ECDSA-* and ECDHE-RSA-* are allowed)");
     }
   }
   return {};

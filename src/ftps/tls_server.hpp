@@ -42,8 +42,8 @@ struct TlsSettings {
 
 // Loads the certificate, key and CA files and builds the server. `error_detail` starts with the
 // setting at fault ("certificate: FILE: what OpenSSL said", "ciphers: ...", "groups: ...",
-// "private_key: ...", "client_ca: ...", "client_crl: ...", "min_version: ..."), so the caller can point at its line
-// in the config.
+// "private_key: ...", "client_ca: ...", "client_crl: ...", "min_version: ..."), so the caller can
+// point at its line in the config.
 Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
                                                          std::string& error_detail);
 
