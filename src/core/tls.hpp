@@ -69,6 +69,10 @@ class TlsServer {
 
   // Re-reads certificate, key and CA files (SIGHUP). On error the old ones stay in use.
   virtual Result<void> reload() = 0;
+
+  // Logs what in use has expired or expires soon: the server certificate, revocation lists.
+  // (reload() does it too; the server also calls it at start and once a day.)
+  virtual void report_expiry() = 0;
 };
 
 // What the TLS seam reports besides system errors.

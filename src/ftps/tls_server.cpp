@@ -23,9 +23,11 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <optional>
 
 #include "core/log.hpp"
 
@@ -646,6 +648,64 @@ error_code load_crls(SSL_CTX* c, const std::string& file, std::string& detail) {
   return {};
 }
 
+// How much of a certificate's or revocation list's validity is left. `soon`: less than a
+// quarter of the whole period, and at most 14 days (a 90-day certificate renewed 30 days before
+// its end never warns; one whose renewal failed does, two weeks ahead).
+struct Validity {
+  bool expired = false;
+  bool soon = false;
+  std::int64_t seconds_left = 0;
+};
+
+std::optional<Validity> validity(const ASN1_TIME* start, const ASN1_TIME* end) {
+  int days = 0;
+  int seconds = 0;
+  if (end == nullptr || ASN1_TIME_diff(&days, &seconds, nullptr, end) != 1) return std::nullopt;
+  Validity v;
+  v.seconds_left = std::int64_t{days} * 86400 + seconds;
+  std::int64_t whole = 0;
+  if (start != nullptr && ASN1_TIME_diff(&days, &seconds, start, end) == 1) whole = std::int64_t{days} * 86400 + seconds;
+  v.expired = v.seconds_left <= 0;
+  v.soon = !v.expired && v.seconds_left < std::min<std::int64_t>(whole / 4, 14 * 86400);
+  return v;
+}
+
+std::string utc_text(const ASN1_TIME* time) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(time, &tm) != 1) return {};
+  char text[32];
+  return std::string(text, std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm));
+}
+
+// Logs the server certificate and the client CRLs of `c` that have expired or expire soon
+// (see validity).
+void report_validity(SSL_CTX* c, const TlsSettings& settings) {
+  if (X509* cert = SSL_CTX_get0_certificate(c)) {
+    if (const auto v = validity(X509_get0_notBefore(cert), X509_get0_notAfter(cert)); v && (v->expired || v->soon)) {
+      auto event = v->expired ? core::log::error("tls_certificate_expired") : core::log::warn("tls_certificate_expiring");
+      event.str("certificate", settings.certificate_file).str("not_after", utc_text(X509_get0_notAfter(cert)));
+      if (!v->expired) event.num("days_left", v->seconds_left / 86400);
+    }
+  }
+  if (settings.client_crl_file.empty()) return;
+  X509_STORE* store = SSL_CTX_get_cert_store(c);
+  X509_STORE_lock(store);
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    X509_CRL* crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objects, i));
+    if (crl == nullptr) continue;
+    const auto v = validity(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+    if (!v || !(v->expired || v->soon)) continue;
+    // An expired list refuses every certificate of its issuer (load_crls).
+    auto event = v->expired ? core::log::error("tls_crl_expired") : core::log::warn("tls_crl_expiring");
+    event.str("crl", settings.client_crl_file)
+        .str("issuer", name_text(X509_CRL_get_issuer(crl)))
+        .str("next_update", utc_text(X509_CRL_get0_nextUpdate(crl)));
+    if (!v->expired) event.num("hours_left", v->seconds_left / 3600);
+  }
+  X509_STORE_unlock(store);
+}
+
 Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail) {
   ERR_clear_error();
   int min_version = 0;
@@ -795,8 +855,11 @@ class OpenSslTlsServer final : public core::TlsServer {
       ctx_ = std::move(*ctx);
     }
     core::log::info("tls_reloaded").str("protocol", "ftp").str("certificate", settings_.certificate_file);
+    report_expiry();
     return {};
   }
+
+  void report_expiry() override { report_validity(current_context().get(), settings_); }
 
  private:
   SslCtxPtr current_context() {

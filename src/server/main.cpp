@@ -97,6 +97,17 @@ Result<std::shared_ptr<core::TlsServer>> make_ftp_tls(const server::Config& conf
   return ftps::make_tls_server(*config.ftp_tls, detail);
 }
 
+// Certificates and revocation lists in use that have expired or expire soon are logged once a
+// day (and at start and on SIGHUP): a long-running server whose renewal failed says so.
+asio::awaitable<void> report_tls_expiry_daily(std::shared_ptr<core::TlsServer> tls) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::hours(24));
+    co_await timer.async_wait(asio::use_awaitable);
+    tls->report_expiry();
+  }
+}
+
 // The users that logins are checked against. Sessions read it at each login; SIGHUP replaces it.
 using RealmSlot = std::atomic<std::shared_ptr<const auth::Realm>>;
 
@@ -211,6 +222,8 @@ int command_run(int argc, char** argv) {
     // SIGHUP: new certificates and keys for new connections; sessions in flight keep theirs.
     // (The reload logs tls_reloaded or tls_reload_failed itself.)
     runtime.on_signal(SIGHUP, [tls = *ftp_tls] { (void)tls->reload(); });
+    (*ftp_tls)->report_expiry();
+    asio::co_spawn(runtime.io(), report_tls_expiry_daily(*ftp_tls), asio::detached);
   }
 
   std::unique_ptr<ftp::Server> ftp_server;

@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import ftplib
 import hashlib
+import ipaddress
 import json
 import os
 import pathlib
@@ -547,17 +548,23 @@ class TlsCerts:
                       "-extfile", str(ext))
         return cert, key
 
-    def crl(self, path, revoked=(), *, expired=False):
-        """Writes a CRL of the test CA to `path` revoking the certificate files `revoked`; with
-        `expired`, one whose next update has passed. Returns `path`."""
+    def _ca_for_python(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        return (x509.load_pem_x509_certificate(self.ca.read_bytes()),
+                serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None))
+
+    def crl(self, path, revoked=(), *, issued_days_ago=0, valid_days=1):
+        """Writes a CRL of the test CA to `path` revoking the certificate files `revoked`, issued
+        `issued_days_ago` days (and a minute) ago, next update `valid_days` after that (so
+        issued_days_ago > valid_days makes an expired list). Returns `path`."""
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
-        ca = x509.load_pem_x509_certificate(self.ca.read_bytes())
-        ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        ca, ca_key = self._ca_for_python()
         now = datetime.datetime.now(datetime.timezone.utc)
-        last = now - datetime.timedelta(days=2 if expired else 0, minutes=1)
+        last = now - datetime.timedelta(days=issued_days_ago, minutes=1)
         builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
-                   .last_update(last).next_update(last + datetime.timedelta(days=1)))
+                   .last_update(last).next_update(last + datetime.timedelta(days=valid_days)))
         for cert_file in revoked:
             serial = x509.load_pem_x509_certificate(pathlib.Path(cert_file).read_bytes()).serial_number
             builder = builder.add_revoked_certificate(
@@ -565,6 +572,30 @@ class TlsCerts:
         crl = builder.sign(ca_key, hashes.SHA256())
         pathlib.Path(path).write_bytes(crl.public_bytes(serialization.Encoding.PEM))
         return path
+
+    def issue_dated(self, stem, cn, *, started_days_ago, valid_days):
+        """A server certificate of the test CA valid from `started_days_ago` days ago for
+        `valid_days` days (openssl x509 cannot set a start in the past); returns (cert, key)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+        ca, ca_key = self._ca_for_python()
+        key = ec.generate_private_key(ec.SECP256R1())
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=started_days_ago)
+        self._serial += 1
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+                .issuer_name(ca.subject).public_key(key.public_key()).serial_number(self._serial)
+                .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=valid_days))
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), False)
+                .sign(ca_key, hashes.SHA256()))
+        cert_path, key_path = self.dir / f"{stem}.pem", self.dir / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return cert_path, key_path
 
     def server_tls(self, **policy):
         """An ftp.tls section using the server certificate, plus policy keys."""

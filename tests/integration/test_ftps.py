@@ -1620,12 +1620,44 @@ def test_revoked_client_certificates_are_refused(server_factory, tls_certs, tmp_
     srv.wait_for_event("tls_reloaded")
     assert fetch(second).returncode != 0, "revoked by the reloaded list"
 
-    certs.crl(crl, [], expired=True)
+    certs.crl(crl, [], issued_days_ago=2, valid_days=1)
     srv.proc.send_signal(signal.SIGHUP)
     srv.wait_for_event("tls_reloaded", count=2)
     assert fetch(second).returncode != 0, "served under an expired list"
     assert any(e.get("verify") == "CRL has expired" for e in srv.events("tls_handshake_failed"))
     assert srv.alive()
+
+
+def test_certificates_and_revocation_lists_near_their_end_are_logged(server_factory, tls_certs, tmp_path):
+    """At start and on SIGHUP (and once a day): a server certificate with less than a quarter of
+    its validity left (at most 14 days) and client CRLs near or past their next update are
+    logged; fresh ones are not."""
+    certs = tls_certs
+    fresh_crl = certs.crl(tmp_path / "fresh.crl", valid_days=7)
+    fresh = server_factory.start(tls=certs.server_tls(client_ca=str(certs.ca), client_crl=str(fresh_crl)))
+    assert not [e for e in fresh.logs() if e.get("event", "").startswith(("tls_certificate_exp", "tls_crl_exp"))]
+
+    cert, key = certs.issue_dated(f"ending-{time.monotonic_ns()}", "filegate-test-ending",
+                                  started_days_ago=80, valid_days=85)
+    crl = certs.crl(tmp_path / "ending.crl", issued_days_ago=6, valid_days=7)
+    srv = server_factory.start(tls={"certificate": str(cert), "private_key": str(key),
+                                    "client_ca": str(certs.ca), "client_crl": str(crl)})
+    expiring = srv.wait_for_event("tls_certificate_expiring")[-1]
+    assert expiring["certificate"] == str(cert) and expiring["days_left"] in (4, 5), expiring
+    ending = srv.wait_for_event("tls_crl_expiring")[-1]
+    assert ending["crl"] == str(crl) and 0 < ending["hours_left"] <= 24, ending
+    assert "filegate test CA" in ending["issuer"], ending
+
+    certs.crl(crl, issued_days_ago=2, valid_days=1)
+    srv.proc.send_signal(signal.SIGHUP)
+    expired = srv.wait_for_event("tls_crl_expired")[-1]
+    assert expired["crl"] == str(crl) and expired["next_update"].endswith("Z"), expired
+
+    gone, gone_key = certs.issue_dated(f"ended-{time.monotonic_ns()}", "filegate-test-ended",
+                                       started_days_ago=10, valid_days=5)
+    ended = server_factory.start(tls={"certificate": str(gone), "private_key": str(gone_key)})
+    assert ended.wait_for_event("tls_certificate_expired")[-1]["certificate"] == str(gone)
+    assert ended.alive()
 
 
 def test_ftps_and_plain_ftp_see_the_same_files(server_factory, tls_certs):
