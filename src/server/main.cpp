@@ -149,7 +149,9 @@ int command_check(int argc, char** argv) {
   try {
     const auto config = load(*path);
     std::string detail;
-    if (auto tls = make_ftp_tls(config, detail); !tls) return fail(config.setup_error("ftp.tls", detail), 2);
+    auto tls = make_ftp_tls(config, detail);
+    if (!tls) return fail(config.setup_error("ftp.tls", detail), 2);
+    if (*tls) (*tls)->report_expiry();  // a warning, not a failure: the server would start
     if (config.sftp && !sftp::check_settings(*config.sftp, detail)) return fail(config.setup_error("sftp", detail), 2);
     std::cout << *path << ": ok (" << config.users.size() << " user(s)"
               << (config.anonymous ? ", anonymous enabled" : "")

@@ -1647,6 +1647,10 @@ def test_certificates_and_revocation_lists_near_their_end_are_logged(server_fact
     ending = srv.wait_for_event("tls_crl_expiring")[-1]
     assert ending["crl"] == str(crl) and 0 < ending["hours_left"] <= 24, ending
     assert "filegate test CA" in ending["issuer"], ending
+    # filegate check says so too, and still passes the file.
+    proc = subprocess.run([filegate_bin(), "check", "--config", str(srv.config_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "tls_certificate_expiring" in proc.stderr and "tls_crl_expiring" in proc.stderr, proc
 
     certs.crl(crl, issued_days_ago=2, valid_days=1)
     srv.proc.send_signal(signal.SIGHUP)
