@@ -67,7 +67,7 @@ class TlsServer {
   // the session it had, as before. On failure the connection is unusable; the caller closes it.
   virtual awaitable<error_code> clear_control(ByteStream& control, std::chrono::seconds timeout) = 0;
 
-  // Re-reads certificate, key and CA files (SIGHUP). On error the old ones stay in use.
+  // Re-reads certificate, key, CA and CRL files (SIGHUP). On error the old ones stay in use.
   virtual Result<void> reload() = 0;
 
   // Logs what in use has expired or expires soon: the server certificate, revocation lists.
