@@ -738,9 +738,23 @@ Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail
   if (SSL_CTX_use_certificate_chain_file(c, settings.certificate_file.c_str()) != 1) {
     return config_error(detail, "certificate: " + settings.certificate_file);
   }
-  if (SSL_CTX_use_PrivateKey_file(c, settings.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return config_error(detail, "private_key: " + settings.private_key_file);
+  // Never a passphrase prompt: OpenSSL's default reads one from the terminal, which would stop
+  // a start in a shell, and a SIGHUP reload for good. An encrypted key is refused instead.
+  bool encrypted = false;
+  SSL_CTX_set_default_passwd_cb_userdata(c, &encrypted);
+  SSL_CTX_set_default_passwd_cb(c, [](char*, int, int, void* userdata) {
+    if (userdata != nullptr) *static_cast<bool*>(userdata) = true;
+    return 0;
+  });
+  const bool key_loaded = SSL_CTX_use_PrivateKey_file(c, settings.private_key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+  SSL_CTX_set_default_passwd_cb_userdata(c, nullptr);
+  if (!key_loaded && encrypted) {
+    ERR_clear_error();
+    return setting_error(detail, "private_key: " + settings.private_key_file +
+                                     ": the key is encrypted; filegate reads unencrypted keys only "
+                                     "(decrypt it with: openssl pkey -in KEY -out NEW_KEY)");
   }
+  if (!key_loaded) return config_error(detail, "private_key: " + settings.private_key_file);
   if (SSL_CTX_check_private_key(c) != 1) {
     return config_error(detail, "private_key: " + settings.private_key_file +
                                     " does not match certificate " + settings.certificate_file);

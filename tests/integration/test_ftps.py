@@ -18,6 +18,7 @@ import contextlib
 import ftplib
 import io
 import os
+import pty
 import re
 import shutil
 import signal
@@ -1826,6 +1827,33 @@ def test_unusable_certificate_is_a_start_up_error_naming_file_line_and_key(tls_c
         assert proc.returncode == 2, (command, proc.stderr)
         assert re.search(rf"c\.yaml:{line}: ftp\.tls\.certificate: {re.escape(str(not_pem))}: ", proc.stderr), \
             (command, proc.stderr)
+
+
+def test_encrypted_private_key_is_refused_without_a_prompt(tls_certs, tmp_path):
+    """OpenSSL would ask for a passphrase on the terminal, stopping a start in a shell (and a
+    SIGHUP reload for good). filegate refuses the key at once instead, naming file, line and key,
+    even with a terminal on stdin."""
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", str(tls_certs.server_key), "-aes256", "-passout", "pass:secret",
+                    "-out", str(encrypted)], check=True, capture_output=True, timeout=60)
+    config = {"ftp": {"listen": ["127.0.0.1:0"],
+                      "tls": {"certificate": str(tls_certs.server_cert), "private_key": str(encrypted)}},
+              "users": [{"name": "u", "home": str(tmp_path)}]}
+    text = to_yaml(config)
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    line = 1 + next(i for i, l in enumerate(text.splitlines()) if "private_key:" in l)
+    master, terminal = pty.openpty()
+    try:
+        for command in ("check", "run"):
+            proc = subprocess.run([filegate_bin(), command, "--config", str(path)], stdin=terminal,
+                                  capture_output=True, text=True, timeout=30)
+            assert proc.returncode == 2, (command, proc.stderr)
+            assert f"c.yaml:{line}: ftp.tls.private_key: {encrypted}: the key is encrypted" in proc.stderr, proc.stderr
+            assert "pass phrase" not in proc.stdout + proc.stderr
+    finally:
+        os.close(master)
+        os.close(terminal)
 
 
 def test_sighup_with_a_broken_certificate_keeps_the_old_one(server_factory, tls_certs, tmp_path):

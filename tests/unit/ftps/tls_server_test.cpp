@@ -967,6 +967,14 @@ TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   detail.clear();
   EXPECT_TRUE(make_tls_server(s, detail)) << detail;
 
+  // An encrypted key is refused at once, never prompted for (a prompt on the terminal would
+  // stop the start, and a reload for good).
+  s = settings();
+  s.private_key_file = pki_->path("server-encrypted.key");
+  EXPECT_EQ(refusal(s), "private_key: " + s.private_key_file +
+                            ": the key is encrypted; filegate reads unencrypted keys only (decrypt it with: "
+                            "openssl pkey -in KEY -out NEW_KEY)");
+
   s = settings();
   s.min_version = "TLSv1.1";
   detail.clear();

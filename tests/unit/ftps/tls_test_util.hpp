@@ -92,10 +92,15 @@ inline void write_pem(const std::string& path, X509* cert, X509* chain = nullptr
   std::fclose(f);
 }
 
-inline void write_key(const std::string& path, EVP_PKEY* key) {
+// With a passphrase, the key is written encrypted (AES-256-CBC).
+inline void write_key(const std::string& path, EVP_PKEY* key, const char* passphrase = nullptr) {
   FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) throw std::runtime_error("cannot write " + path);
-  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  if (passphrase != nullptr) {
+    PEM_write_PKCS8PrivateKey(f, key, EVP_aes_256_cbc(), nullptr, 0, nullptr, const_cast<char*>(passphrase));
+  } else {
+    PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  }
   std::fclose(f);
 }
 
@@ -134,7 +139,8 @@ inline void write_crl(const std::string& path, X509* ca, EVP_PKEY* ca_key, std::
 
 // Files in a temporary directory: ca.pem; server.pem/.key (CN filegate-server, chain with CA);
 // server2.pem/.key (CN filegate-server-2); client.pem/.key (CN alice, signed by the CA);
-// client2.pem/.key (CN bob, signed by the CA); rogue.pem/.key (CN mallory, self-signed).
+// client2.pem/.key (CN bob, signed by the CA); rogue.pem/.key (CN mallory, self-signed);
+// server-encrypted.key (server.key encrypted with the passphrase "secret").
 // CRLs of the CA: crl-alice.pem revokes alice's certificate, crl-none.pem revokes nothing,
 // crl-expired.pem revokes nothing but is past its next update.
 struct Pki {
@@ -154,6 +160,7 @@ struct Pki {
                                   : make_cert(key.get(), cn, nullptr, nullptr, false, serial);
       write_pem(path(file + ".pem"), cert.get(), signed_by_ca ? ca.get() : nullptr);
       write_key(path(file + ".key"), key.get());
+      if (file == "server") write_key(path("server-encrypted.key"), key.get(), "secret");
     };
     leaf("server", "filegate-server", 2, true);
     leaf("server2", "filegate-server-2", 3, true);
