@@ -648,43 +648,41 @@ error_code load_crls(SSL_CTX* c, const std::string& file, std::string& detail) {
   return {};
 }
 
-// How much of a certificate's or revocation list's validity is left. `soon`: less than a
-// quarter of the whole period, and at most 14 days (a 90-day certificate renewed 30 days before
-// its end never warns; one whose renewal failed does, two weeks ahead).
-struct Validity {
-  bool expired = false;
-  bool soon = false;
+// A certificate's or revocation list's end, when it is past or near: less than a quarter of
+// the whole period left, and at most 14 days (a 90-day certificate renewed 30 days before its
+// end never warns; one whose renewal failed does, two weeks ahead). Nothing otherwise.
+struct Ending {
+  bool past = false;
   std::int64_t seconds_left = 0;
 };
 
-std::optional<Validity> validity(const ASN1_TIME* start, const ASN1_TIME* end) {
+std::optional<Ending> ending(const ASN1_TIME* start, const ASN1_TIME* end) {
   int days = 0;
   int seconds = 0;
   if (end == nullptr || ASN1_TIME_diff(&days, &seconds, nullptr, end) != 1) return std::nullopt;
-  Validity v;
-  v.seconds_left = std::int64_t{days} * 86400 + seconds;
+  const std::int64_t left = std::int64_t{days} * 86400 + seconds;
   std::int64_t whole = 0;
   if (start != nullptr && ASN1_TIME_diff(&days, &seconds, start, end) == 1) whole = std::int64_t{days} * 86400 + seconds;
-  v.expired = v.seconds_left <= 0;
-  v.soon = !v.expired && v.seconds_left < std::min<std::int64_t>(whole / 4, 14 * 86400);
-  return v;
+  if (left > 0 && left >= std::min<std::int64_t>(whole / 4, 14 * 86400)) return std::nullopt;
+  return Ending{left <= 0, left};
 }
 
-std::string utc_text(const ASN1_TIME* time) {
+// Adds `time` to `event` under `key`, as 2026-01-31T12:00:00Z.
+void add_time(core::log::Event& event, std::string_view key, const ASN1_TIME* time) {
   std::tm tm{};
-  if (ASN1_TIME_to_tm(time, &tm) != 1) return {};
-  char text[32];
-  return std::string(text, std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm));
+  char text[32] = {};
+  if (ASN1_TIME_to_tm(time, &tm) == 1) std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  event.str(key, text);
 }
 
-// Logs the server certificate and the client CRLs of `c` that have expired or expire soon
-// (see validity).
+// Logs the server certificate and the client CRLs of `c` that have expired or expire soon.
 void report_validity(SSL_CTX* c, const TlsSettings& settings) {
   if (X509* cert = SSL_CTX_get0_certificate(c)) {
-    if (const auto v = validity(X509_get0_notBefore(cert), X509_get0_notAfter(cert)); v && (v->expired || v->soon)) {
-      auto event = v->expired ? core::log::error("tls_certificate_expired") : core::log::warn("tls_certificate_expiring");
-      event.str("certificate", settings.certificate_file).str("not_after", utc_text(X509_get0_notAfter(cert)));
-      if (!v->expired) event.num("days_left", v->seconds_left / 86400);
+    if (const auto e = ending(X509_get0_notBefore(cert), X509_get0_notAfter(cert))) {
+      auto event = e->past ? core::log::error("tls_certificate_expired") : core::log::warn("tls_certificate_expiring");
+      event.str("certificate", settings.certificate_file);
+      add_time(event, "not_after", X509_get0_notAfter(cert));
+      if (!e->past) event.num("days_left", e->seconds_left / 86400);
     }
   }
   if (settings.client_crl_file.empty()) return;
@@ -694,14 +692,13 @@ void report_validity(SSL_CTX* c, const TlsSettings& settings) {
   for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
     X509_CRL* crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objects, i));
     if (crl == nullptr) continue;
-    const auto v = validity(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
-    if (!v || !(v->expired || v->soon)) continue;
+    const auto e = ending(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+    if (!e) continue;
     // An expired list refuses every certificate of its issuer (load_crls).
-    auto event = v->expired ? core::log::error("tls_crl_expired") : core::log::warn("tls_crl_expiring");
-    event.str("crl", settings.client_crl_file)
-        .str("issuer", name_text(X509_CRL_get_issuer(crl)))
-        .str("next_update", utc_text(X509_CRL_get0_nextUpdate(crl)));
-    if (!v->expired) event.num("hours_left", v->seconds_left / 3600);
+    auto event = e->past ? core::log::error("tls_crl_expired") : core::log::warn("tls_crl_expiring");
+    event.str("crl", settings.client_crl_file).str("issuer", name_text(X509_CRL_get_issuer(crl)));
+    add_time(event, "next_update", X509_CRL_get0_nextUpdate(crl));
+    if (!e->past) event.num("hours_left", e->seconds_left / 3600);
   }
   X509_STORE_unlock(store);
 }
