@@ -675,18 +675,30 @@ void add_time(core::log::Event& event, std::string_view key, const ASN1_TIME* ti
   event.str(key, text);
 }
 
-// Logs the server certificate and the client CRLs of `c` that have expired or expire soon.
-void report_validity(SSL_CTX* c, const TlsSettings& settings) {
-  if (X509* cert = SSL_CTX_get0_certificate(c)) {
+// A context and the server certificates loaded into it, each with its file (for the logs).
+struct LoadedContext {
+  SslCtxPtr ctx;
+  struct Certificate {
+    const X509* x509;  // owned by ctx
+    std::string file;
+    std::string key_type;  // "RSA", "ECDSA", ... (see key_type)
+  };
+  std::vector<Certificate> certificates;
+};
+
+// Logs the server certificates and the client CRLs of `loaded` that have expired or expire soon.
+void report_validity(const LoadedContext& loaded, const TlsSettings& settings) {
+  for (const auto& certificate : loaded.certificates) {
+    const X509* cert = certificate.x509;
     if (const auto e = ending(X509_get0_notBefore(cert), X509_get0_notAfter(cert))) {
       auto event = e->past ? core::log::error("tls_certificate_expired") : core::log::warn("tls_certificate_expiring");
-      event.str("certificate", settings.certificate_file);
+      event.str("certificate", certificate.file);
       add_time(event, "not_after", X509_get0_notAfter(cert));
       if (!e->past) event.num("days_left", e->seconds_left / 86400);
     }
   }
   if (settings.client_crl_file.empty()) return;
-  X509_STORE* store = SSL_CTX_get_cert_store(c);
+  X509_STORE* store = SSL_CTX_get_cert_store(loaded.ctx.get());
   X509_STORE_lock(store);
   STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
   for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
@@ -703,7 +715,67 @@ void report_validity(SSL_CTX* c, const TlsSettings& settings) {
   X509_STORE_unlock(store);
 }
 
-Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail) {
+// The type of a certificate's key by name ("RSA", "ECDSA", ...): OpenSSL holds one server
+// certificate per type.
+std::string key_type(const X509* cert) {
+  const EVP_PKEY* key = X509_get0_pubkey(cert);
+  if (key == nullptr) return "unknown";
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA: return "RSA";
+    case EVP_PKEY_RSA_PSS: return "RSA-PSS";
+    case EVP_PKEY_EC: return "ECDSA";
+    case EVP_PKEY_ED25519: return "Ed25519";
+    case EVP_PKEY_ED448: return "Ed448";
+    case EVP_PKEY_DSA: return "DSA";
+    default: return EVP_PKEY_get0_type_name(key) != nullptr ? EVP_PKEY_get0_type_name(key) : "unknown";
+  }
+}
+
+// Loads certificate pair `index` of `settings` into `loaded`. Never a passphrase prompt:
+// OpenSSL's default reads one from the terminal, which would stop a start in a shell, and a
+// SIGHUP reload for good. An encrypted key is refused instead.
+error_code load_certificate(LoadedContext& loaded, const TlsSettings& settings, std::size_t index,
+                            std::string& detail) {
+  SSL_CTX* c = loaded.ctx.get();
+  const auto& files = settings.certificates[index];
+  const std::size_t count = settings.certificates.size();
+  const std::string certificate = certificate_setting("certificate", index, count) + ": " + files.certificate;
+  const std::string private_key = certificate_setting("private_key", index, count) + ": " + files.private_key;
+  if (SSL_CTX_use_certificate_chain_file(c, files.certificate.c_str()) != 1) return config_error(detail, certificate);
+  const X509* cert = SSL_CTX_get0_certificate(c);  // the one just loaded
+  const std::string type = key_type(cert);
+  // OpenSSL keeps one certificate per key type: a second has just replaced (and freed) the first.
+  for (const auto& earlier : loaded.certificates) {
+    if (earlier.key_type == type) {
+      return setting_error(detail, certificate + ": a second " + type + " certificate (the first is " +
+                                       earlier.file + "); list one certificate per key type");
+    }
+  }
+  bool encrypted = false;
+  SSL_CTX_set_default_passwd_cb_userdata(c, &encrypted);
+  SSL_CTX_set_default_passwd_cb(c, [](char*, int, int, void* userdata) {
+    if (userdata != nullptr) *static_cast<bool*>(userdata) = true;
+    return 0;
+  });
+  const bool key_loaded = SSL_CTX_use_PrivateKey_file(c, files.private_key.c_str(), SSL_FILETYPE_PEM) == 1;
+  SSL_CTX_set_default_passwd_cb_userdata(c, nullptr);
+  if (!key_loaded && encrypted) {
+    ERR_clear_error();
+    return setting_error(detail, private_key +
+                                     ": the key is encrypted; filegate reads unencrypted keys only "
+                                     "(decrypt it with: openssl pkey -in KEY -out NEW_KEY)");
+  }
+  if (!key_loaded) return config_error(detail, private_key);
+  // (A key of another type lands beside another certificate: it must be this one's.)
+  if (SSL_CTX_get0_certificate(c) != cert || SSL_CTX_check_private_key(c) != 1) {
+    ERR_clear_error();
+    return setting_error(detail, private_key + " does not match certificate " + files.certificate);
+  }
+  loaded.certificates.push_back({cert, files.certificate, type});
+  return {};
+}
+
+Result<LoadedContext> build_context(const TlsSettings& settings, std::string& detail) {
   ERR_clear_error();
   int min_version = 0;
   if (settings.min_version == "TLSv1.2") {
@@ -732,29 +804,10 @@ Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail
   if (const error_code ec = check_ecdhe_ciphers(c, detail)) return ec;
   if (const error_code ec = check_groups(settings.groups, detail)) return ec;
   if (SSL_CTX_set1_groups_list(c, settings.groups.c_str()) != 1) return config_error(detail, "groups");
-  if (SSL_CTX_use_certificate_chain_file(c, settings.certificate_file.c_str()) != 1) {
-    return config_error(detail, "certificate: " + settings.certificate_file);
-  }
-  // Never a passphrase prompt: OpenSSL's default reads one from the terminal, which would stop
-  // a start in a shell, and a SIGHUP reload for good. An encrypted key is refused instead.
-  bool encrypted = false;
-  SSL_CTX_set_default_passwd_cb_userdata(c, &encrypted);
-  SSL_CTX_set_default_passwd_cb(c, [](char*, int, int, void* userdata) {
-    if (userdata != nullptr) *static_cast<bool*>(userdata) = true;
-    return 0;
-  });
-  const bool key_loaded = SSL_CTX_use_PrivateKey_file(c, settings.private_key_file.c_str(), SSL_FILETYPE_PEM) == 1;
-  SSL_CTX_set_default_passwd_cb_userdata(c, nullptr);
-  if (!key_loaded && encrypted) {
-    ERR_clear_error();
-    return setting_error(detail, "private_key: " + settings.private_key_file +
-                                     ": the key is encrypted; filegate reads unencrypted keys only "
-                                     "(decrypt it with: openssl pkey -in KEY -out NEW_KEY)");
-  }
-  if (!key_loaded) return config_error(detail, "private_key: " + settings.private_key_file);
-  if (SSL_CTX_check_private_key(c) != 1) {
-    return config_error(detail, "private_key: " + settings.private_key_file +
-                                    " does not match certificate " + settings.certificate_file);
+  LoadedContext loaded{ctx, {}};
+  if (settings.certificates.empty()) return setting_error(detail, "certificate: no certificate");
+  for (std::size_t i = 0; i < settings.certificates.size(); ++i) {
+    if (const error_code ec = load_certificate(loaded, settings, i, detail)) return ec;
   }
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_session_id_context(c, session_id_context, sizeof session_id_context - 1);
@@ -792,13 +845,13 @@ Result<SslCtxPtr> build_context(const TlsSettings& settings, std::string& detail
     return setting_error(detail, "require_client_certificate and client_crl_file need client_ca_file");
   }
   ERR_clear_error();
-  return ctx;
+  return loaded;
 }
 
 class OpenSslTlsServer final : public core::TlsServer {
  public:
-  OpenSslTlsServer(TlsSettings settings, SslCtxPtr ctx)
-      : settings_(std::move(settings)), ctx_(std::move(ctx)) {}
+  OpenSslTlsServer(TlsSettings settings, LoadedContext loaded)
+      : settings_(std::move(settings)), loaded_(std::move(loaded)) {}
 
   awaitable<Result<std::unique_ptr<core::ByteStream>>> secure_control(
       std::unique_ptr<core::ByteStream> plain, std::chrono::seconds timeout) override {
@@ -856,26 +909,32 @@ class OpenSslTlsServer final : public core::TlsServer {
 
   Result<void> reload() override {
     std::string detail;
-    auto ctx = build_context(settings_, detail);
-    if (!ctx) {
+    auto loaded = build_context(settings_, detail);
+    if (!loaded) {
       core::log::error("tls_reload_failed").str("protocol", "ftp").str("detail", detail);
-      return ctx.error();
+      return loaded.error();
     }
     {
       std::lock_guard lock(mutex_);
-      ctx_ = std::move(*ctx);
+      loaded_ = std::move(*loaded);
     }
-    core::log::info("tls_reloaded").str("protocol", "ftp").str("certificate", settings_.certificate_file);
+    std::string certificates;
+    for (const auto& files : settings_.certificates) certificates += (certificates.empty() ? "" : ",") + files.certificate;
+    core::log::info("tls_reloaded").str("protocol", "ftp").str("certificate", certificates);
     report_expiry();
     return {};
   }
 
-  void report_expiry() override { report_validity(current_context().get(), settings_); }
+  void report_expiry() override { report_validity(current(), settings_); }
 
  private:
+  LoadedContext current() {
+    std::lock_guard lock(mutex_);
+    return loaded_;
+  }
   SslCtxPtr current_context() {
     std::lock_guard lock(mutex_);
-    return ctx_;
+    return loaded_.ctx;
   }
 
   static Result<std::unique_ptr<TlsStream>> make_stream(std::unique_ptr<core::ByteStream> plain,
@@ -898,16 +957,22 @@ class OpenSslTlsServer final : public core::TlsServer {
 
   const TlsSettings settings_;
   std::mutex mutex_;
-  SslCtxPtr ctx_;  // guarded by mutex_: the context for new control connections
+  LoadedContext loaded_;  // guarded by mutex_: the context for new control connections
 };
 
 }  // namespace
 
+std::string certificate_setting(std::string_view key, std::size_t index, std::size_t count) {
+  std::string name(key);
+  if (count > 1) name += "[" + std::to_string(index) + "]";
+  return name;
+}
+
 Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
                                                          std::string& error_detail) {
-  auto ctx = build_context(settings, error_detail);
-  if (!ctx) return ctx.error();
-  return std::shared_ptr<core::TlsServer>(std::make_shared<OpenSslTlsServer>(settings, std::move(*ctx)));
+  auto loaded = build_context(settings, error_detail);
+  if (!loaded) return loaded.error();
+  return std::shared_ptr<core::TlsServer>(std::make_shared<OpenSslTlsServer>(settings, std::move(*loaded)));
 }
 
 }  // namespace filegate::ftps

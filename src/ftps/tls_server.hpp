@@ -11,14 +11,24 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/tls.hpp"
 
 namespace filegate::ftps {
 
+// A server certificate and its key.
+struct CertificateFiles {
+  std::string certificate;  // PEM: the server certificate followed by its chain
+  std::string private_key;  // PEM, unencrypted
+};
+
 struct TlsSettings {
-  std::string certificate_file;  // PEM: the server certificate followed by its chain
-  std::string private_key_file;  // PEM
+  // One certificate per key type (RSA, ECDSA, Ed25519, ...), typically ECDSA with RSA for older
+  // clients. Per handshake OpenSSL picks one that the client's signature algorithms (and, under
+  // TLS 1.2, the cipher) allow, ECDSA before RSA when several do, whatever the order here.
+  std::vector<CertificateFiles> certificates;
   std::string min_version = "TLSv1.2";  // or "TLSv1.3"
   // OpenSSL cipher list for TLS 1.2: ECDHE with AEAD only.
   std::string ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -43,8 +53,14 @@ struct TlsSettings {
 // Loads the certificate, key and CA files and builds the server. `error_detail` starts with the
 // setting at fault ("certificate: FILE: what OpenSSL said", "ciphers: ...", "groups: ...",
 // "private_key: ...", "client_ca: ...", "client_crl: ...", "min_version: ..."), so the caller can
-// point at its line in the config.
+// point at its line in the config. With more than one certificate, the certificate and key
+// settings carry the pair's index: "certificate[1]: ...", "private_key[1]: ..." (see
+// certificate_setting).
 Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
                                                          std::string& error_detail);
+
+// The name of pair `index`'s `key` ("certificate" or "private_key") in error details: the bare
+// key when there is one pair, "key[index]" when there are several.
+std::string certificate_setting(std::string_view key, std::size_t index, std::size_t count);
 
 }  // namespace filegate::ftps

@@ -260,6 +260,7 @@ class Reader {
   void read_limits(const Field& f, core::Limits& limits) const;
   ftp::Settings read_ftp(const Field& f, std::optional<ftps::TlsSettings>& tls) const;
   ftps::TlsSettings read_tls(const Field& f, ftp::Settings& settings) const;
+  std::vector<ftps::CertificateFiles> read_certificates(const Field& f, const std::map<std::string, Field>& map) const;
   ftp::TlsPolicy read_policy(const Field& f, const std::string& path) const;
   auth::TlsOverrides read_user_tls(const Field& f, const std::string& path) const;
   ftp::ListenerSettings read_listener(const YAML::Node& node, const std::string& path) const;
@@ -858,6 +859,46 @@ ftp::TlsPolicy Reader::read_policy(const Field& f, const std::string& path) cons
   fail(f, path, "expected required or optional, found " + quote(text));
 }
 
+// ftp.tls.certificate and ftp.tls.private_key: one file each, or lists of the same length that
+// pair up (one certificate per key type, e.g. ECDSA and RSA). The files are read at start-up.
+std::vector<ftps::CertificateFiles> Reader::read_certificates(const Field& f,
+                                                              const std::map<std::string, Field>& map) const {
+  const auto files = [&](const char* key) {
+    const std::string path = join("ftp.tls", key);
+    const auto it = map.find(key);
+    if (it == map.end()) fail(f.key, "ftp.tls", "missing required key '" + std::string(key) + "'");
+    std::vector<std::pair<Field, std::string>> items;  // each file with its setting's name
+    if (it->second.value.IsSequence()) {
+      const auto nodes = list_value(it->second, path);
+      if (nodes.empty()) fail(it->second, path, "needs at least one file");
+      // (One file in a list is named like a single one: the server's messages cannot tell.)
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        items.emplace_back(Field{nodes[i], nodes[i]}, nodes.size() > 1 ? index(path, i) : path);
+      }
+    } else {
+      items.emplace_back(it->second, path);
+    }
+    std::vector<std::string> out;
+    for (const auto& [item, name] : items) {
+      const std::string text = string_value(item, name);
+      if (text.empty()) fail(item, name, "must not be empty");
+      note_line(item.value, name);
+      out.push_back(resolve(text).string());
+    }
+    return std::pair{out, it->second};
+  };
+  const auto certificates = files("certificate").first;
+  const auto [keys, key_field] = files("private_key");
+  if (keys.size() != certificates.size()) {
+    fail(key_field, "ftp.tls.private_key",
+         "lists " + std::to_string(keys.size()) + " key(s) for " + std::to_string(certificates.size()) +
+             " certificate(s) in ftp.tls.certificate; they pair up in order");
+  }
+  std::vector<ftps::CertificateFiles> pairs;
+  for (std::size_t i = 0; i < certificates.size(); ++i) pairs.push_back({certificates[i], keys[i]});
+  return pairs;
+}
+
 ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) const {
   ftps::TlsSettings tls;
   const auto map = fields(f.value, "ftp.tls",
@@ -876,8 +917,7 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
     note_line(it->second.value, path);
     return resolve(text).string();
   };
-  tls.certificate_file = file("certificate", true);
-  tls.private_key_file = file("private_key", true);
+  tls.certificates = read_certificates(f, map);
   tls.client_ca_file = file("client_ca", false);
   tls.client_crl_file = file("client_crl", false);
   if (!tls.client_crl_file.empty() && tls.client_ca_file.empty()) {

@@ -573,15 +573,18 @@ class TlsCerts:
         pathlib.Path(path).write_bytes(crl.public_bytes(serialization.Encoding.PEM))
         return path
 
-    def issue_dated(self, stem, cn, *, started_days_ago, valid_days):
+    def issue_dated(self, stem, cn, *, started_days_ago, valid_days, rsa=False):
         """A server certificate of the test CA valid from `started_days_ago` days ago for
-        `valid_days` days (openssl x509 cannot set a start in the past); returns (cert, key)."""
+        `valid_days` days (openssl x509 cannot set a start in the past); returns (cert, key).
+        `rsa`: an RSA-2048 key instead of EC P-256."""
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
         from cryptography.x509.oid import NameOID
         ca, ca_key = self._ca_for_python()
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = (rsa_keys.generate_private_key(public_exponent=65537, key_size=2048) if rsa
+               else ec.generate_private_key(ec.SECP256R1()))
         start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=started_days_ago)
         self._serial += 1
         cert = (x509.CertificateBuilder()

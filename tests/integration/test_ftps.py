@@ -1665,6 +1665,63 @@ def test_certificates_and_revocation_lists_near_their_end_are_logged(server_fact
     assert ended.alive()
 
 
+def peer_certificate(output):
+    """The subject s_client -brief reports for the server's certificate."""
+    return next((line.split(": ", 1)[1] for line in output.splitlines()
+                 if line.startswith("Peer certificate: ")), None)
+
+
+def test_ecdsa_and_rsa_certificates_side_by_side(server_factory, tls_certs, tmp_path):
+    """certificate and private_key as lists that pair up: each client gets the certificate it
+    can verify (ECDSA first, RSA for clients that verify RSA only), curl works, expiry is
+    watched for each, SIGHUP reloads each, and two of one key type stop the start."""
+    certs = tls_certs
+    rsa_cert, rsa_key = certs.issue_dated(f"rsa-{time.monotonic_ns()}", "filegate-test-rsa",
+                                          started_days_ago=80, valid_days=85, rsa=True)
+    tls = {"certificate": [str(rsa_cert), str(certs.server_cert)],
+           "private_key": [str(rsa_key), str(certs.server_key)]}
+    srv = server_factory.start(tls=tls)
+    ecdsa_subject = peer_certificate(s_client(srv.port, certs)[1])
+    for args in ((), ("-tls1_2",)):
+        rc, out = s_client(srv.port, certs, *args)
+        assert served(out) and peer_certificate(out) == ecdsa_subject != "CN = filegate-test-rsa", (args, out)
+        assert "Signature type: ECDSA" in out, out
+    for args in (("-sigalgs", "RSA-PSS+SHA256:rsa_pss_rsae_sha384"),
+                 ("-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")):
+        rc, out = s_client(srv.port, certs, *args)
+        assert served(out) and peer_certificate(out) == "CN = filegate-test-rsa", (args, out)
+    proc = curl_tls(certs, "--ssl-reqd", url(srv.port, "/"))
+    assert proc.returncode == 0, proc.stderr
+    # The second certificate's end is watched too.
+    expiring = srv.wait_for_event("tls_certificate_expiring")
+    assert [e["certificate"] for e in expiring] == [str(rsa_cert)], expiring
+
+    renewed, renewed_key = certs.issue(f"rsa-renewed-{time.monotonic_ns()}", "filegate-test-rsa-renewed",
+                                       server=True, rsa=True)
+    shutil.copyfile(renewed, rsa_cert)
+    shutil.copyfile(renewed_key, rsa_key)
+    srv.proc.send_signal(signal.SIGHUP)
+    reloaded = srv.wait_for_event("tls_reloaded")[-1]
+    assert reloaded["certificate"] == f"{rsa_cert},{certs.server_cert}", reloaded
+    rc, out = s_client(srv.port, certs, "-sigalgs", "RSA-PSS+SHA256")
+    assert served(out) and peer_certificate(out) == "CN = filegate-test-rsa-renewed", out
+
+    two_ecdsa = {"certificate": [str(certs.server_cert), str(certs.server_cert)],
+                 "private_key": [str(certs.server_key), str(certs.server_key)]}
+    config = {"ftp": {"listen": ["127.0.0.1:0"], "tls": two_ecdsa}, "users": [{"name": "u", "home": str(tmp_path)}]}
+    text = to_yaml(config)
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    lines = text.splitlines()
+    line = 1 + [i for i, l in enumerate(lines) if l.strip().startswith("- ") and str(certs.server_cert) in l][1]
+    for command in ("check", "run"):
+        proc = subprocess.run([filegate_bin(), command, "--config", str(path)], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert (f"c.yaml:{line}: ftp.tls.certificate[1]: {certs.server_cert}: a second ECDSA certificate"
+                in proc.stderr), (command, text, proc.stderr)
+
+
 def test_ftps_and_plain_ftp_see_the_same_files(server_factory, tls_certs):
     """One filesystem and one realm: what alice uploads over FTPS is byte-identical over plain
     FTP (on a listener where TLS is optional), and the other way round."""

@@ -41,8 +41,7 @@ class TlsServerTest : public ::testing::Test {
 
   static TlsSettings settings() {
     TlsSettings s;
-    s.certificate_file = pki_->path("server.pem");
-    s.private_key_file = pki_->path("server.key");
+    s.certificates = {{pki_->path("server.pem"), pki_->path("server.key")}};
     return s;
   }
   static std::shared_ptr<core::TlsServer> make(const TlsSettings& s) {
@@ -107,6 +106,13 @@ class TlsServerTest : public ::testing::Test {
     const bool ok = client.handshake();
     auto result = accepted.get();
     return {std::move(result), ok ? SSL_get_negotiated_group(client.ssl()) : 0};
+  }
+
+  // Why the server refuses to start with `refused`.
+  static std::string refusal(const TlsSettings& refused) {
+    std::string why;
+    EXPECT_FALSE(make_tls_server(refused, why));
+    return why;
   }
 
   static ClientOptions tls13_with_groups(const std::string& groups) {
@@ -869,10 +875,10 @@ void copy_file(const std::string& from, const std::string& to) {
 
 TEST_F(TlsServerTest, ReloadServesNewCertificateToNewConnectionsOnly) {
   auto s = settings();
-  s.certificate_file = pki_->path("reload.pem");
-  s.private_key_file = pki_->path("reload.key");
-  copy_file(pki_->path("server.pem"), s.certificate_file);
-  copy_file(pki_->path("server.key"), s.private_key_file);
+  s.certificates = {{pki_->path("reload.pem"), pki_->path("reload.key")}};
+  const auto& files = s.certificates[0];
+  copy_file(pki_->path("server.pem"), files.certificate);
+  copy_file(pki_->path("server.key"), files.private_key);
   auto server = make(s);
   ClientContext ctx;
   Client old_client(ctx, harness_.port());
@@ -881,8 +887,8 @@ TEST_F(TlsServerTest, ReloadServesNewCertificateToNewConnectionsOnly) {
   SessionPtr old_session(old_client.session());
   EXPECT_EQ(old_client.server_cn(), "filegate-server");
 
-  copy_file(pki_->path("server2.pem"), s.certificate_file);
-  copy_file(pki_->path("server2.key"), s.private_key_file);
+  copy_file(pki_->path("server2.pem"), files.certificate);
+  copy_file(pki_->path("server2.key"), files.private_key);
   ASSERT_TRUE(server->reload());
 
   Client new_client(ctx, harness_.port());
@@ -901,7 +907,7 @@ TEST_F(TlsServerTest, ReloadServesNewCertificateToNewConnectionsOnly) {
   EXPECT_TRUE((*result)->tls()->session_reused);
 
   // A broken file on reload keeps the current configuration.
-  std::ofstream(s.certificate_file, std::ios::trunc) << "not a certificate\n";
+  std::ofstream(files.certificate, std::ios::trunc) << "not a certificate\n";
   EXPECT_FALSE(server->reload());
   Client third(ctx, harness_.port());
   auto third_ctrl = control(*server, third);
@@ -909,19 +915,61 @@ TEST_F(TlsServerTest, ReloadServesNewCertificateToNewConnectionsOnly) {
   EXPECT_EQ(third.server_cn(), "filegate-server-2");
 }
 
+TEST_F(TlsServerTest, OneCertificatePerKeyTypeEachClientGetsOneItCanVerify) {
+  // RSA listed first: OpenSSL still prefers ECDSA for a client that can verify both.
+  auto s = settings();
+  s.certificates = {{pki_->path("server-rsa.pem"), pki_->path("server-rsa.key")},
+                    {pki_->path("server.pem"), pki_->path("server.key")}};
+  auto server = make(s);
+  const auto served = [&](const ClientOptions& options) {
+    ClientContext ctx(options);
+    Client client(ctx, harness_.port());
+    auto stream = control(*server, client);
+    EXPECT_TRUE(stream);
+    return client.server_cn();
+  };
+  EXPECT_EQ(served(versions(TLS1_3_VERSION, TLS1_3_VERSION)), "filegate-server");
+  EXPECT_EQ(served(versions(TLS1_2_VERSION, TLS1_2_VERSION)), "filegate-server");
+  // A client that verifies RSA signatures only gets the RSA certificate, over either version.
+  ClientOptions rsa_only = versions(TLS1_3_VERSION, TLS1_3_VERSION);
+  rsa_only.sigalgs = "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384";
+  EXPECT_EQ(served(rsa_only), "filegate-server-rsa");
+  rsa_only = versions(TLS1_2_VERSION, TLS1_2_VERSION);
+  rsa_only.ciphers = "ECDHE-RSA-AES128-GCM-SHA256";
+  EXPECT_EQ(served(rsa_only), "filegate-server-rsa");
+  ClientOptions ecdsa_only = versions(TLS1_2_VERSION, TLS1_2_VERSION);
+  ecdsa_only.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  EXPECT_EQ(served(ecdsa_only), "filegate-server");
+
+  // Two of one type: OpenSSL would keep only the second, so it is refused.
+  s.certificates = {{pki_->path("server.pem"), pki_->path("server.key")},
+                    {pki_->path("server2.pem"), pki_->path("server2.key")}};
+  EXPECT_EQ(refusal(s), "certificate[1]: " + pki_->path("server2.pem") + ": a second ECDSA certificate (the first is " +
+                            pki_->path("server.pem") + "); list one certificate per key type");
+  // A key of another type would sit beside no certificate (or another one): refused.
+  s.certificates = {{pki_->path("server.pem"), pki_->path("server-rsa.key")}};
+  EXPECT_EQ(refusal(s), "private_key: " + pki_->path("server-rsa.key") + " does not match certificate " +
+                            pki_->path("server.pem"));
+  s.certificates = {{pki_->path("server.pem"), pki_->path("server.key")},
+                    {pki_->path("server-rsa.pem"), pki_->path("server.key")}};
+  EXPECT_EQ(refusal(s).rfind("private_key[1]: " + pki_->path("server.key"), 0), 0u);
+  s.certificates.clear();
+  EXPECT_EQ(refusal(s), "certificate: no certificate");
+}
+
 TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   std::string detail;
   auto s = settings();
-  s.certificate_file = pki_->path("missing.pem");
+  s.certificates[0].certificate = pki_->path("missing.pem");
   auto missing = make_tls_server(s, detail);
   ASSERT_FALSE(missing);
-  EXPECT_EQ(detail, "certificate: " + s.certificate_file + ": No such file or directory");
+  EXPECT_EQ(detail, "certificate: " + pki_->path("missing.pem") + ": No such file or directory");
 
   s = settings();
-  s.private_key_file = pki_->path("client.key");
+  s.certificates[0].private_key = pki_->path("client.key");
   detail.clear();
   EXPECT_FALSE(make_tls_server(s, detail));
-  EXPECT_EQ(detail.rfind("private_key: " + s.private_key_file, 0), 0u) << detail;
+  EXPECT_EQ(detail.rfind("private_key: " + pki_->path("client.key"), 0), 0u) << detail;
   EXPECT_NE(detail.find("mismatch"), std::string::npos) << detail;
 
   s = settings();
@@ -937,11 +985,6 @@ TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   EXPECT_EQ(detail.rfind("ciphersuites: ", 0), 0u) << detail;
 
   // Key exchange stays ECDHE whatever the lists say.
-  const auto refusal = [](const TlsSettings& refused) {
-    std::string why;
-    EXPECT_FALSE(make_tls_server(refused, why));
-    return why;
-  };
   for (const char* groups : {"ffdhe2048", "X25519:ffdhe3072", "X25519:", "", "NOPE"}) {
     s = settings();
     s.groups = groups;
@@ -970,8 +1013,8 @@ TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   // An encrypted key is refused at once, never prompted for (a prompt on the terminal would
   // stop the start, and a reload for good).
   s = settings();
-  s.private_key_file = pki_->path("server-encrypted.key");
-  EXPECT_EQ(refusal(s), "private_key: " + s.private_key_file +
+  s.certificates[0].private_key = pki_->path("server-encrypted.key");
+  EXPECT_EQ(refusal(s), "private_key: " + pki_->path("server-encrypted.key") +
                             ": the key is encrypted; filegate reads unencrypted keys only (decrypt it with: "
                             "openssl pkey -in KEY -out NEW_KEY)");
 

@@ -38,9 +38,10 @@ struct CertDeleter {
 using KeyPtr = std::unique_ptr<EVP_PKEY, KeyDeleter>;
 using CertPtr = std::unique_ptr<X509, CertDeleter>;
 
-inline KeyPtr make_key() {
-  KeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  if (!key) throw std::runtime_error("EC keygen failed");
+inline KeyPtr make_key(bool rsa = false) {
+  KeyPtr key(rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048))
+                 : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  if (!key) throw std::runtime_error("keygen failed");
   return key;
 }
 
@@ -138,7 +139,8 @@ inline void write_crl(const std::string& path, X509* ca, EVP_PKEY* ca_key, std::
 }
 
 // Files in a temporary directory: ca.pem; server.pem/.key (CN filegate-server, chain with CA);
-// server2.pem/.key (CN filegate-server-2); client.pem/.key (CN alice, signed by the CA);
+// server2.pem/.key (CN filegate-server-2); server-rsa.pem/.key (CN filegate-server-rsa, the only
+// RSA key; all others are ECDSA P-256); client.pem/.key (CN alice, signed by the CA);
 // client2.pem/.key (CN bob, signed by the CA); rogue.pem/.key (CN mallory, self-signed);
 // server-encrypted.key (server.key encrypted with the passphrase "secret").
 // CRLs of the CA: crl-alice.pem revokes alice's certificate, crl-none.pem revokes nothing,
@@ -154,8 +156,9 @@ struct Pki {
     KeyPtr ca_key = make_key();
     CertPtr ca = make_cert(ca_key.get(), "filegate test CA", nullptr, nullptr, true, 1);
     write_pem(path("ca.pem"), ca.get());
-    auto leaf = [&](const std::string& file, const std::string& cn, long serial, bool signed_by_ca) {
-      KeyPtr key = make_key();
+    auto leaf = [&](const std::string& file, const std::string& cn, long serial, bool signed_by_ca,
+                    bool rsa = false) {
+      KeyPtr key = make_key(rsa);
       CertPtr cert = signed_by_ca ? make_cert(key.get(), cn, ca.get(), ca_key.get(), false, serial)
                                   : make_cert(key.get(), cn, nullptr, nullptr, false, serial);
       write_pem(path(file + ".pem"), cert.get(), signed_by_ca ? ca.get() : nullptr);
@@ -167,6 +170,7 @@ struct Pki {
     leaf("client", "alice", 4, true);
     leaf("rogue", "mallory", 5, false);
     leaf("client2", "bob", 6, true);
+    leaf("server-rsa", "filegate-server-rsa", 7, true, true);
     write_crl(path("crl-alice.pem"), ca.get(), ca_key.get(), {4}, -60, 86400);
     write_crl(path("crl-none.pem"), ca.get(), ca_key.get(), {}, -60, 86400);
     write_crl(path("crl-expired.pem"), ca.get(), ca_key.get(), {}, -2 * 86400, -86400);
@@ -187,6 +191,8 @@ struct ClientOptions {
   std::string key_file;
   std::string ca_file;  // verify the server against it (else no verification)
   std::string groups;  // key exchange groups offered (else OpenSSL's default)
+  std::string sigalgs;  // signature algorithms offered (else OpenSSL's default)
+  std::string ciphers;  // TLS 1.2 ciphers offered (else OpenSSL's default)
 };
 
 class ClientContext {
@@ -201,6 +207,8 @@ class ClientContext {
     if (options.max_version != 0) SSL_CTX_set_max_proto_version(ctx_, options.max_version);
     if (options.no_ticket) SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET);
     if (!options.groups.empty()) SSL_CTX_set1_groups_list(ctx_, options.groups.c_str());
+    if (!options.sigalgs.empty()) SSL_CTX_set1_sigalgs_list(ctx_, options.sigalgs.c_str());
+    if (!options.ciphers.empty()) SSL_CTX_set_cipher_list(ctx_, options.ciphers.c_str());
     if (!options.cert_file.empty()) {
       SSL_CTX_use_certificate_chain_file(ctx_, options.cert_file.c_str());
       SSL_CTX_use_PrivateKey_file(ctx_, options.key_file.c_str(), SSL_FILETYPE_PEM);

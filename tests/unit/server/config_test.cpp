@@ -210,6 +210,38 @@ TEST(Config, FtpDefaultsComeFromSettings) {
   EXPECT_EQ(config.ftp->banner, defaults.banner);
 }
 
+TEST(Config, CertificatesPairWithKeysInOrder) {
+  // One certificate per key type: ECDSA for current clients, RSA for older ones.
+  const std::string text =
+      "ftp:\n"
+      "  listen: [\"127.0.0.1:2121\"]\n"
+      "  tls:\n"
+      "    certificate:\n"
+      "      - certs/ecdsa.pem\n"
+      "      - /etc/ssl/rsa.pem\n"
+      "    private_key: [ecdsa.key, rsa.key]\n"
+      "users: []\n";
+  const Config config = parse_config(text, "t.yaml", "/etc/filegate");
+  ASSERT_TRUE(config.ftp_tls);
+  ASSERT_EQ(config.ftp_tls->certificates.size(), 2u);
+  EXPECT_EQ(config.ftp_tls->certificates[0].certificate, "/etc/filegate/certs/ecdsa.pem");
+  EXPECT_EQ(config.ftp_tls->certificates[0].private_key, "/etc/filegate/ecdsa.key");
+  EXPECT_EQ(config.ftp_tls->certificates[1].certificate, "/etc/ssl/rsa.pem");
+  EXPECT_EQ(config.ftp_tls->certificates[1].private_key, "/etc/filegate/rsa.key");
+  // The server's errors name the pair (ftps::certificate_setting), and so point at its line.
+  EXPECT_EQ(config.setup_error("ftp.tls", "certificate[1]: /etc/ssl/rsa.pem: no start line"),
+            "t.yaml:6: ftp.tls.certificate[1]: /etc/ssl/rsa.pem: no start line");
+  EXPECT_EQ(config.setup_error("ftp.tls", "private_key[1]: /etc/filegate/rsa.key: bad decrypt"),
+            "t.yaml:7: ftp.tls.private_key[1]: /etc/filegate/rsa.key: bad decrypt");
+  // A list of one is named like a single file.
+  const Config one = parse_config("ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: [c.pem]\n    private_key: [k]\n", "t.yaml", "/x");
+  ASSERT_EQ(one.ftp_tls->certificates.size(), 1u);
+  EXPECT_EQ(one.setup_error("ftp.tls", "certificate: /x/c.pem: no start line"),
+            "t.yaml:4: ftp.tls.certificate: /x/c.pem: no start line");
+  EXPECT_EQ(ftps::certificate_setting("certificate", 0, 1), "certificate");
+  EXPECT_EQ(ftps::certificate_setting("private_key", 1, 2), "private_key[1]");
+}
+
 TEST(Config, StartUpErrorsOfFilesAndCipherListsNameTheirLine) {
   // Certificate, key and host key files and cipher lists are checked when the server starts;
   // their errors still point at the line that set them.
@@ -268,8 +300,9 @@ TEST(Config, TlsSectionAndOverrides) {
       "  max_sessions_per_user: 5\n";
   const Config config = parse_config(text, "t.yaml", "/etc/filegate");
   ASSERT_TRUE(config.ftp && config.ftp_tls);
-  EXPECT_EQ(config.ftp_tls->certificate_file, "/etc/filegate/certs/server.pem");
-  EXPECT_EQ(config.ftp_tls->private_key_file, "/etc/filegate/server.key");
+  ASSERT_EQ(config.ftp_tls->certificates.size(), 1u);
+  EXPECT_EQ(config.ftp_tls->certificates[0].certificate, "/etc/filegate/certs/server.pem");
+  EXPECT_EQ(config.ftp_tls->certificates[0].private_key, "/etc/filegate/server.key");
   EXPECT_EQ(config.ftp_tls->min_version, "TLSv1.3");
   EXPECT_EQ(config.ftp->tls_control, ftp::TlsPolicy::optional);
   EXPECT_EQ(config.ftp->tls_data, ftp::TlsPolicy::required);  // the safe default stays
@@ -506,6 +539,12 @@ const BadConfig bad_configs[] = {
      "filegate.yaml:3: ftp.listen[0]: TLS settings on a listener need an ftp.tls section"},
     {"tls_without_key", "ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: c.pem\n",
      "filegate.yaml:3: ftp.tls: missing required key 'private_key'"},
+    {"tls_keys_do_not_pair", "ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: [ec.pem, rsa.pem]\n    private_key: ec.key\n",
+     "filegate.yaml:5: ftp.tls.private_key: lists 1 key(s) for 2 certificate(s) in ftp.tls.certificate; they pair up in order"},
+    {"tls_no_certificate", "ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: []\n    private_key: []\n",
+     "filegate.yaml:4: ftp.tls.certificate: needs at least one file"},
+    {"tls_empty_certificate", "ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: [ec.pem, \"\"]\n    private_key: [a, b]\n",
+     "filegate.yaml:4: ftp.tls.certificate[1]: must not be empty"},
     {"tls_old_version", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, min_version: TLSv1.1}\n",
      "filegate.yaml:3: ftp.tls.min_version: expected TLSv1.2 or TLSv1.3, found 'TLSv1.1'"},
     {"tls_bad_policy", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, data: maybe}\n",
