@@ -848,10 +848,9 @@ Result<LoadedContext> build_context(const TlsSettings& settings, std::string& de
   return loaded;
 }
 
-class OpenSslTlsServer final : public core::TlsServer {
+class OpenSslTlsServer final : public TlsServer {
  public:
-  OpenSslTlsServer(TlsSettings settings, LoadedContext loaded)
-      : settings_(std::move(settings)), loaded_(std::move(loaded)) {}
+  OpenSslTlsServer(TlsSettings settings, LoadedContext loaded) : state_{std::move(settings), std::move(loaded)} {}
 
   awaitable<Result<std::unique_ptr<core::ByteStream>>> secure_control(
       std::unique_ptr<core::ByteStream> plain, std::chrono::seconds timeout) override {
@@ -907,34 +906,45 @@ class OpenSslTlsServer final : public core::TlsServer {
     co_return co_await control_tls->clear(std::chrono::steady_clock::now() + timeout);
   }
 
-  Result<void> reload() override {
+  Result<void> reload() override { return reload(current().settings); }
+
+  Result<void> reload(const TlsSettings& settings) override {
     std::string detail;
-    auto loaded = build_context(settings_, detail);
+    auto loaded = build_context(settings, detail);
     if (!loaded) {
       core::log::error("tls_reload_failed").str("protocol", "ftp").str("detail", detail);
       return loaded.error();
     }
     {
       std::lock_guard lock(mutex_);
-      loaded_ = std::move(*loaded);
+      state_ = {settings, std::move(*loaded)};
     }
     std::string certificates;
-    for (const auto& files : settings_.certificates) certificates += (certificates.empty() ? "" : ",") + files.certificate;
+    for (const auto& files : settings.certificates) certificates += (certificates.empty() ? "" : ",") + files.certificate;
     core::log::info("tls_reloaded").str("protocol", "ftp").str("certificate", certificates);
     report_expiry();
     return {};
   }
 
-  void report_expiry() override { report_validity(current(), settings_); }
+  void report_expiry() override {
+    const State state = current();
+    report_validity(state.loaded, state.settings);
+  }
 
  private:
-  LoadedContext current() {
+  // What new connections get: the settings and the context built from them.
+  struct State {
+    TlsSettings settings;
+    LoadedContext loaded;
+  };
+
+  State current() {
     std::lock_guard lock(mutex_);
-    return loaded_;
+    return state_;
   }
   SslCtxPtr current_context() {
     std::lock_guard lock(mutex_);
-    return loaded_.ctx;
+    return state_.loaded.ctx;
   }
 
   static Result<std::unique_ptr<TlsStream>> make_stream(std::unique_ptr<core::ByteStream> plain,
@@ -955,9 +965,8 @@ class OpenSslTlsServer final : public core::TlsServer {
     return std::make_unique<TlsStream>(std::move(plain), std::move(ctx), ssl, role, token);
   }
 
-  const TlsSettings settings_;
   std::mutex mutex_;
-  LoadedContext loaded_;  // guarded by mutex_: the context for new control connections
+  State state_;  // guarded by mutex_
 };
 
 }  // namespace
@@ -968,11 +977,10 @@ std::string certificate_setting(std::string_view key, std::size_t index, std::si
   return name;
 }
 
-Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
-                                                         std::string& error_detail) {
+Result<std::shared_ptr<TlsServer>> make_tls_server(const TlsSettings& settings, std::string& error_detail) {
   auto loaded = build_context(settings, error_detail);
   if (!loaded) return loaded.error();
-  return std::shared_ptr<core::TlsServer>(std::make_shared<OpenSslTlsServer>(settings, std::move(*loaded)));
+  return std::shared_ptr<TlsServer>(std::make_shared<OpenSslTlsServer>(settings, std::move(*loaded)));
 }
 
 }  // namespace filegate::ftps

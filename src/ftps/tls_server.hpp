@@ -50,14 +50,23 @@ struct TlsSettings {
   std::chrono::seconds session_lifetime{std::chrono::hours(24)};
 };
 
+// The FTPS TLS server: core::TlsServer, and new settings on SIGHUP.
+class TlsServer : public core::TlsServer {
+ public:
+  // Takes `settings` (other files, versions, lists) for new connections, reading every file
+  // again; connections in flight keep what they started with. On error the current settings
+  // stay in use; the failure is logged (tls_reload_failed) and returned.
+  virtual Result<void> reload(const TlsSettings& settings) = 0;
+  using core::TlsServer::reload;  // the same settings, files read again
+};
+
 // Loads the certificate, key and CA files and builds the server. `error_detail` starts with the
 // setting at fault ("certificate: FILE: what OpenSSL said", "ciphers: ...", "groups: ...",
 // "private_key: ...", "client_ca: ...", "client_crl: ...", "min_version: ..."), so the caller can
 // point at its line in the config. With more than one certificate, the certificate and key
 // settings carry the pair's index: "certificate[1]: ...", "private_key[1]: ..." (see
 // certificate_setting).
-Result<std::shared_ptr<core::TlsServer>> make_tls_server(const TlsSettings& settings,
-                                                         std::string& error_detail);
+Result<std::shared_ptr<TlsServer>> make_tls_server(const TlsSettings& settings, std::string& error_detail);
 
 // The name of pair `index`'s `key` ("certificate" or "private_key") in error details: the bare
 // key when there is one pair, "key[index]" when there are several.

@@ -1075,6 +1075,23 @@ std::string Config::setup_error(std::string_view section, std::string_view detai
   return source + ": " + std::string(section) + ": " + std::string(detail);
 }
 
+namespace {
+
+// Sets every map and list under `node` (included) to block style.
+void block_style(YAML::Node node) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  node.SetStyle(YAML::EmitterStyle::Block);
+  for (auto item : node) {
+    if (node.IsMap()) {
+      block_style(item.second);
+    } else {
+      block_style(item);
+    }
+  }
+}
+
+}  // namespace
+
 Config parse_config(const std::string& text, const std::string& source, const std::string& base_directory) {
   const YAML::Node root = load_document(text, source);
   // Relative homes are resolved now, against an absolute folder, so the result does not depend
@@ -1086,7 +1103,15 @@ Config parse_config(const std::string& text, const std::string& source, const st
   try {
     Config config = reader.read(root);
     for (const char* section : restart_section_names) {
-      if (root[section]) config.restart_sections[section] = YAML::Dump(root[section]);
+      if (!root[section]) continue;
+      YAML::Node node = YAML::Clone(root[section]);
+      // A running server takes these ftp.tls keys over on SIGHUP (ftps::TlsServer::reload); the
+      // section itself, its policy keys and the rest of ftp still need a restart.
+      if (std::string_view(section) == "ftp" && node.IsMap() && node["tls"] && node["tls"].IsMap()) {
+        for (const char* key : reloadable_tls_keys) node["tls"].remove(key);
+      }
+      block_style(node);  // {a: 1} and a block of the same are the same settings
+      config.restart_sections[section] = YAML::Dump(node);
     }
     return config;
   } catch (const YAML::Exception& e) {

@@ -92,8 +92,8 @@ int command_passwd(int argc, char** argv) {
 server::Config load(const std::string& path) { return server::load_config(path); }
 
 // The FTPS server for a config, or an error naming the file that failed.
-Result<std::shared_ptr<core::TlsServer>> make_ftp_tls(const server::Config& config, std::string& detail) {
-  if (!config.ftp_tls) return std::shared_ptr<core::TlsServer>();
+Result<std::shared_ptr<ftps::TlsServer>> make_ftp_tls(const server::Config& config, std::string& detail) {
+  if (!config.ftp_tls) return std::shared_ptr<ftps::TlsServer>();
   return ftps::make_tls_server(*config.ftp_tls, detail);
 }
 
@@ -113,16 +113,23 @@ using RealmSlot = std::atomic<std::shared_ptr<const auth::Realm>>;
 
 // SIGHUP: reads the config file again. The users (passwords, keys, permissions, homes, TLS and
 // SSH settings) and the anonymous account apply to logins from now on, the log level at once;
-// sessions already logged in keep the account they logged in with. The other sections take a
-// restart: a change there is logged, not applied. A file that does not load changes nothing.
-void reload_config(const std::string& path, const server::Config& running, RealmSlot& realm) {
+// sessions already logged in keep the account they logged in with. The FTPS certificates, keys,
+// CA and CRL files are read again, under the new ftp.tls settings (server::reloadable_tls_keys)
+// for new connections. The other sections take a restart: a change there is logged, not
+// applied. A file that does not load changes nothing but re-reading the FTPS files.
+void reload_config(const std::string& path, const server::Config& running, RealmSlot& realm,
+                   ftps::TlsServer* tls) {
   server::Config fresh;
   try {
     fresh = load(path);
   } catch (const server::ConfigError& e) {
     core::log::error("config_reload_failed").str("error", e.what());
+    if (tls != nullptr) (void)tls->reload();
     return;
   }
+  // (It logs tls_reloaded or tls_reload_failed itself. Without ftp.tls now, the section change
+  // is reported below and the running settings stay.)
+  if (tls != nullptr) (void)(fresh.ftp_tls ? tls->reload(*fresh.ftp_tls) : tls->reload());
   realm.store(std::make_shared<const auth::Realm>(fresh.users, fresh.anonymous));
   // A section added, removed or changed counts.
   const auto text_of = [](const server::Config& config, const char* section) {
@@ -137,7 +144,7 @@ void reload_config(const std::string& path, const server::Config& running, Realm
       .flag("anonymous", fresh.anonymous.has_value());
   if (!changed.empty()) {
     core::log::warn("config_restart_needed").str("config", path).str("sections", changed)
-        .str("reason", "only users, anonymous and log are taken over while running");
+        .str("reason", "only users, anonymous, log and the ftp.tls files and lists are taken over while running");
   }
   // Last, so the lines above are written at the level they were asked under.
   core::log::set_level(fresh.log_level);
@@ -199,7 +206,6 @@ int command_run(int argc, char** argv) {
   std::error_code path_error;
   std::string config_path = std::filesystem::absolute(*path, path_error).string();
   if (path_error) config_path = *path;
-  runtime.on_signal(SIGHUP, [realm, &config, config_path] { reload_config(config_path, config, *realm); });
   // A login opens its home; the home holds the user's session lease (auth::SessionCounter), so
   // the session stops counting once the session and its last transfer let go of it.
   auto user_sessions = std::make_shared<auth::SessionCounter>();
@@ -220,10 +226,12 @@ int command_run(int argc, char** argv) {
   std::string tls_detail;
   auto ftp_tls = make_ftp_tls(config, tls_detail);
   if (!ftp_tls) return fail(config.setup_error("ftp.tls", tls_detail), 2);
+  // SIGHUP: users, log level and FTPS certificates and settings for new connections; sessions in
+  // flight keep theirs.
+  runtime.on_signal(SIGHUP, [realm, &config, config_path, tls = *ftp_tls] {
+    reload_config(config_path, config, *realm, tls.get());
+  });
   if (*ftp_tls) {
-    // SIGHUP: new certificates and keys for new connections; sessions in flight keep theirs.
-    // (The reload logs tls_reloaded or tls_reload_failed itself.)
-    runtime.on_signal(SIGHUP, [tls = *ftp_tls] { (void)tls->reload(); });
     (*ftp_tls)->report_expiry();
     asio::co_spawn(runtime.io(), report_tls_expiry_daily(*ftp_tls), asio::detached);
   }

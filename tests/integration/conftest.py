@@ -134,6 +134,13 @@ def to_yaml(value):
     return "\n".join(_yaml_lines(value, 0)) + "\n"
 
 
+def rewrite_config(server, config):
+    """Replaces the server's config file the way an editor or a deploy tool would (rename)."""
+    tmp = server.config_path.with_suffix(".tmp")
+    tmp.write_text(to_yaml(config))
+    os.replace(tmp, server.config_path)
+
+
 def deep_merge(base, override):
     out = dict(base)
     for key, value in override.items():

@@ -14,8 +14,8 @@ import paramiko
 import pytest
 
 from conftest import (PASSWORDS, SSH_CLIENT_OPTIONS, TIMEOUT, SshKeys, close_sftp, ftp_login,
-                      load_paramiko_key, make_random_file, paramiko_transport, run_passwd, sftp_batch,
-                      sftp_client, to_yaml, unique_name, wait_until)
+                      load_paramiko_key, make_random_file, paramiko_transport, rewrite_config, run_passwd,
+                      sftp_batch, sftp_client, unique_name, wait_until)
 
 MIB = 1024 * 1024
 
@@ -358,13 +358,6 @@ def test_user_without_sftp_in_protocols_uses_ftp_only(server_factory):
 # --------------------------------------------------------------------------------------------
 # SIGHUP: users taken over without a restart
 # --------------------------------------------------------------------------------------------
-
-def rewrite_config(server, config):
-    """Replaces the server's config file the way an editor or a deploy tool would (rename)."""
-    tmp = server.config_path.with_suffix(".tmp")
-    tmp.write_text(to_yaml(config))
-    os.replace(tmp, server.config_path)
-
 
 def ftp_login_fails(server, user, password):
     ftp = ftplib.FTP()

@@ -15,6 +15,7 @@ handshake before sending the command (Go's jlaffaye/ftp; curl starts it then too
 
 import concurrent.futures
 import contextlib
+import copy
 import ftplib
 import io
 import os
@@ -30,7 +31,7 @@ import time
 import pytest
 
 from conftest import (MIB, PASSWORDS, TIMEOUT, Control, curl, filegate_bin, ipv6_available,
-                      make_random_file, parse_epsv, recv_all, run_tool, sha256_bytes,
+                      make_random_file, parse_epsv, recv_all, rewrite_config, run_tool, sha256_bytes,
                       sha256_file, to_yaml, unique_name)
 
 ALICE, BOB = PASSWORDS["alice"], PASSWORDS["bob"]
@@ -1720,6 +1721,61 @@ def test_ecdsa_and_rsa_certificates_side_by_side(server_factory, tls_certs, tmp_
         assert proc.returncode == 2, (command, proc.stderr)
         assert (f"c.yaml:{line}: ftp.tls.certificate[1]: {certs.server_cert}: a second ECDSA certificate"
                 in proc.stderr), (command, text, proc.stderr)
+
+
+def test_sighup_takes_new_tls_settings_for_new_connections(server_factory, tls_certs):
+    """An edited ftp.tls (another certificate list, TLS 1.3 only) applies on SIGHUP to new
+    connections without a restart; a session made before goes on with its own TLS and data
+    connections. A policy change still needs a restart, and settings that do not load keep
+    the running ones."""
+    certs = tls_certs
+    srv = server_factory.start(tls=certs.server_tls())
+    tls12 = client_context(certs)
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    before = ftps_login(srv.port, certs, cls=ReusingFTP_TLS, context=tls12)
+    try:
+        rsa_cert, rsa_key = certs.issue(f"reload-rsa-{time.monotonic_ns()}", "filegate-test-rsa-reload",
+                                        server=True, rsa=True)
+        config = copy.deepcopy(srv.config)
+        config["ftp"]["tls"].update(certificate=[str(certs.server_cert), str(rsa_cert)],
+                                    private_key=[str(certs.server_key), str(rsa_key)], min_version="TLSv1.3")
+        rewrite_config(srv, config)
+        srv.proc.send_signal(signal.SIGHUP)
+        reloaded = srv.wait_for_event("tls_reloaded")[-1]
+        assert reloaded["certificate"] == f"{certs.server_cert},{rsa_cert}", reloaded
+        srv.wait_for_event("config_reloaded")
+        assert not srv.events("config_restart_needed")
+        rc, out = s_client(srv.port, certs, "-tls1_2")
+        assert negotiated(out) is None and not served(out), out
+        rc, out = s_client(srv.port, certs, "-sigalgs", "RSA-PSS+SHA256")
+        assert served(out) and peer_certificate(out) == "CN = filegate-test-rsa-reload", out
+
+        # The TLS 1.2 session from before the reload still moves files, resuming its session.
+        name = unique_name("before-reload")
+        payload = os.urandom(100_000)
+        before.storbinary(f"STOR {name}", io.BytesIO(payload))
+        got = io.BytesIO()
+        before.retrbinary(f"RETR {name}", got.write)
+        assert got.getvalue() == payload
+        assert before.sock.version() == "TLSv1.2"
+
+        # A policy change is not taken over, and says so.
+        config["ftp"]["tls"]["control"] = "optional"
+        rewrite_config(srv, config)
+        srv.proc.send_signal(signal.SIGHUP)
+        assert srv.wait_for_event("config_restart_needed")[-1]["sections"] == "ftp"
+        # Settings that do not load change nothing.
+        config["ftp"]["tls"]["certificate"][1] = str(certs.dir / "missing.pem")
+        rewrite_config(srv, config)
+        srv.proc.send_signal(signal.SIGHUP)
+        failed = srv.wait_for_event("tls_reload_failed")[-1]
+        assert "missing.pem" in failed["detail"], failed
+        rc, out = s_client(srv.port, certs, "-sigalgs", "RSA-PSS+SHA256")
+        assert served(out) and peer_certificate(out) == "CN = filegate-test-rsa-reload", out
+        rc, out = s_client(srv.port, certs, "-tls1_2")
+        assert negotiated(out) is None, out
+    finally:
+        close_ftp(before)
 
 
 def test_ftps_and_plain_ftp_see_the_same_files(server_factory, tls_certs):

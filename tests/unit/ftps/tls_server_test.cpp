@@ -957,6 +957,46 @@ TEST_F(TlsServerTest, OneCertificatePerKeyTypeEachClientGetsOneItCanVerify) {
   EXPECT_EQ(refusal(s), "certificate: no certificate");
 }
 
+TEST_F(TlsServerTest, ReloadTakesNewSettingsForNewConnections) {
+  std::string detail;
+  auto made = make_tls_server(settings(), detail);
+  ASSERT_TRUE(made) << detail;
+  TlsServer& server = **made;
+  ClientContext tls12(versions(TLS1_2_VERSION, TLS1_2_VERSION));
+  Client old_client(tls12, harness_.port());
+  auto old_ctrl = control(server, old_client);
+  ASSERT_TRUE(old_ctrl);
+  SessionPtr old_session(old_client.session());
+
+  // An RSA certificate beside the ECDSA one, and TLS 1.3 only from now on.
+  auto next = settings();
+  next.certificates.push_back({pki_->path("server-rsa.pem"), pki_->path("server-rsa.key")});
+  next.min_version = "TLSv1.3";
+  ASSERT_TRUE(server.reload(next));
+  EXPECT_FALSE(key_exchange(server, versions(TLS1_2_VERSION, TLS1_2_VERSION)).first);
+  ClientOptions rsa_only = versions(TLS1_3_VERSION, TLS1_3_VERSION);
+  rsa_only.sigalgs = "rsa_pss_rsae_sha256";
+  ClientContext rsa_ctx(rsa_only);
+  Client rsa_client(rsa_ctx, harness_.port());
+  ASSERT_TRUE(control(server, rsa_client));
+  EXPECT_EQ(rsa_client.server_cn(), "filegate-server-rsa");
+
+  // The TLS 1.2 connection made before goes on, and its data connections still resume it.
+  auto result = data(server, *old_ctrl, tls12, old_session.get(), true);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE((*result)->tls()->session_reused);
+
+  // Settings that do not load change nothing; a plain reload keeps the new ones.
+  auto broken = next;
+  broken.certificates[1].certificate = pki_->path("missing.pem");
+  EXPECT_FALSE(server.reload(broken));
+  ASSERT_TRUE(server.reload());
+  Client still(rsa_ctx, harness_.port());
+  ASSERT_TRUE(control(server, still));
+  EXPECT_EQ(still.server_cn(), "filegate-server-rsa");
+  EXPECT_FALSE(key_exchange(server, versions(TLS1_2_VERSION, TLS1_2_VERSION)).first);
+}
+
 TEST_F(TlsServerTest, ConfigurationErrorsNameTheSetting) {
   std::string detail;
   auto s = settings();

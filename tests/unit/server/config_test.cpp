@@ -757,6 +757,29 @@ TEST(Config, RestartSectionsTellWhatAReloadCannotTakeOver) {
                                      "r.yaml");
   EXPECT_NE(limits.restart_sections.at("limits"), before.restart_sections.at("limits"));
   EXPECT_EQ(limits.restart_sections.at("ftp"), before.restart_sections.at("ftp"));
+  // The same value in flow or block style is no change.
+  const Config flow = parse_config("limits: {max_connections: 500}\nftp: {listen: [\"127.0.0.1:21\"]}\nusers:\n" + user("a"),
+                                   "r.yaml");
+  EXPECT_EQ(flow.restart_sections, before.restart_sections);
+}
+
+TEST(Config, ReloadTakesOverTheTlsFilesAndListsNotTheTlsPolicy) {
+  const auto ftp = [](const std::string& tls) {
+    return parse_config("ftp:\n  listen: [\"127.0.0.1:21\"]\n" + tls + "users: []\n", "r.yaml")
+        .restart_sections.at("ftp");
+  };
+  const std::string tls = ftp("  tls: {certificate: a.pem, private_key: a.key, control: optional}\n");
+  // Files, versions, lists, client CA and CRL, session lifetime: taken over.
+  EXPECT_EQ(ftp("  tls:\n    certificate: [e.pem, r.pem]\n    private_key: [e.key, r.key]\n"
+                "    min_version: TLSv1.3\n    ciphers: ECDHE-ECDSA-AES128-GCM-SHA256\n"
+                "    ciphersuites: TLS_AES_256_GCM_SHA384\n    groups: X25519\n    client_ca: ca.pem\n"
+                "    client_certificate: required\n    client_crl: ca.crl\n    session_lifetime: 3600\n"
+                "    control: optional\n"),
+            tls);
+  // The policy, and FTPS itself coming or going: a restart.
+  EXPECT_NE(ftp("  tls: {certificate: a.pem, private_key: a.key, control: required}\n"), tls);
+  EXPECT_NE(ftp("  tls: {certificate: a.pem, private_key: a.key, control: optional, session_reuse: false}\n"), tls);
+  EXPECT_NE(ftp(""), ftp("  tls: {certificate: a.pem, private_key: a.key}\n"));
 }
 
 TEST(Config, ExampleConfigIsValid) {
