@@ -126,9 +126,13 @@ def wait_tree_settles(root: int, baseline: int, timeout: float = 5.0) -> None:
 
 
 def parse_args(doc: str, servers: Sequence[str], only_choices: Sequence[str], quick_help: str,
-               reps_help: str, json_default: Path, why_root: str) -> argparse.Namespace:
-    """The options both benchmarks share. Adds servers_wanted (list) and only_set (set)."""
+               reps_help: str, json_default: Path, why_root: str,
+               more: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The options both benchmarks share, and a benchmark's own (`more` adds them). Adds
+    servers_wanted (list) and only_set (set)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if more is not None:
+        more(ap)
     ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--servers", default=",".join(servers),
                     help="comma-separated subset of: " + ", ".join(servers))

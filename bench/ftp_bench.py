@@ -157,11 +157,15 @@ def ftps_login(s: "Server", timeout: float = 60, eager: bool = False) -> ftplib.
     return ftp
 
 
-def make_certificate() -> tuple[Path, Path, Path]:
-    """One self-signed RSA-2048 certificate for all servers (RSA because vsftpd 3.0.3
-    loads only rsa_cert_file / rsa_private_key_file). Returns (cert, key, cert+key bundle)."""
+KEY_TYPES = {"rsa": ["rsa:2048"], "ecdsa": ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]}
+
+
+def make_certificate(key_type: str) -> tuple[Path, Path, Path]:
+    """One self-signed certificate for all servers, RSA-2048 by default (--key ecdsa: ECDSA
+    P-256; vsftpd 3.0.3 takes either through its rsa_cert_file, ProFTPD through
+    TLSECCertificateFile). Returns (cert, key, cert+key bundle)."""
     cert, key, bundle = WORK / "bench-cert.pem", WORK / "bench-key.pem", WORK / "bench-bundle.pem"
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    run(["openssl", "req", "-x509", "-newkey", *KEY_TYPES[key_type], "-nodes", "-days", "2",
          "-subj", "/CN=filegate bench", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
          "-keyout", str(key), "-out", str(cert)])
     os.chmod(key, 0o600)
@@ -309,12 +313,15 @@ def write_proftpd_config(s: Server, password_hash: str, uid: int, gid: int, max_
         os.chmod(p, 0o600)
     tls_conf = ""
     if tls:
+        text = subprocess.run(["openssl", "x509", "-in", str(tls[0]), "-noout", "-text"], check=True,
+                              capture_output=True, text=True).stdout
+        kind = "TLSEC" if "id-ecPublicKey" in text else "TLSRSA"
         # TLS required on control and data; data connections must resume the control
         # connection's session (mod_tls's default, no NoSessionReuseRequired).
         tls_conf = f"""  TLSEngine on
   TLSRequired on
-  TLSRSACertificateFile {tls[0]}
-  TLSRSACertificateKeyFile {tls[1]}
+  {kind}CertificateFile {tls[0]}
+  {kind}CertificateKeyFile {tls[1]}
   TLSProtocol TLSv1.2 TLSv1.3
   TLSVerifyClient off
   TLSRenegotiate none
@@ -610,7 +617,10 @@ def main() -> int:
         quick_help="smoke run: 64 MiB file, 100 small files, 2 s of sessions, 100 idle sessions, 1 repetition",
         reps_help="repetitions per figure (median); default 5 for throughput, 3 otherwise, quick 1",
         json_default=WORK / "results.json",
-        why_root="vsftpd logs in through PAM against a system user this script adds")
+        why_root="vsftpd logs in through PAM against a system user this script adds",
+        more=lambda ap: ap.add_argument(
+            "--key", choices=sorted(KEY_TYPES), default="rsa",
+            help="the FTPS certificate's key, the same for every server (default: rsa)"))
     servers_wanted, only = args.servers_wanted, args.only_set
 
     (big, n_small, small_size, session_seconds, session_clients, n_idle, reps,
@@ -677,7 +687,7 @@ def main() -> int:
         # that requires TLS refuses the plain figures' logins, and vice versa).
         phases = ([None] if plain_wanted or (args.hold and not ftps_wanted) else [])
         if ftps_wanted:
-            phases.append(make_certificate())
+            phases.append(make_certificate(args.key))
         for tls in phases:
             start_all(tls)
             if tls is not None:
@@ -752,13 +762,14 @@ def main() -> int:
              f"{os.cpu_count()} CPUs, TCP {tcp_congestion_control()}, load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     print_ftp_table(results, title, failed)
     if tls_used:
+        print(f"FTPS certificate: {'ECDSA P-256' if args.key == 'ecdsa' else 'RSA-2048'}, the same for every server (--key)")
         print("FTPS negotiated (ftplib probe: control, one data connection; curl: every connection of the throughput runs):")
         for name, used in tls_used.items():
             print(f"  {name}: {used}")
         print()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"title": title, "median": results, "runs": raw,
-                                     "ftps_negotiated": tls_used,
+                                     "ftps_negotiated": tls_used, "ftps_key": args.key,
                                      "failed": {n: sorted(f) for n, f in failed.items()}}, indent=2))
     return 0
 
