@@ -13,7 +13,9 @@
 // connection: it holds no session secret of that control connection.
 #include "ftps/tls_server.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -30,6 +32,7 @@
 #include <optional>
 
 #include "core/log.hpp"
+#include "ftps/ticket_keys.hpp"
 
 namespace filegate::ftps {
 namespace {
@@ -125,6 +128,12 @@ class TlsStream final : public core::ByteStream {
   // Ticket issue (the generate callback) and control handshakes: stamps the binding token on
   // the session about to be issued or cached.
   void bind_session();
+  // A ticket for this connection was sealed with `key`. A control connection keeps the newest
+  // such key, so that its data connections can still open its ticket once the key has been
+  // rotated out (TLS 1.2 cannot hand a control connection a new ticket).
+  void sealed_with(TicketKeys::KeyPtr key) {
+    if (role_ == Role::control) ticket_key_ = std::move(key);
+  }
 
  private:
   // Once the server's first flight is written: sends `first` when the client resumed our own
@@ -154,6 +163,7 @@ class TlsStream final : public core::ByteStream {
 
   std::unique_ptr<core::ByteStream> plain_;
   SslCtxPtr ctx_;  // the context ssl_ was made from: data connections use the same one
+  TicketKeys::KeyPtr ticket_key_;  // control connections: see sealed_with
   SSL* ssl_;
   Role role_;
   Token token_;
@@ -548,6 +558,48 @@ awaitable<error_code> TlsStream::handshake(std::chrono::steady_clock::time_point
   co_return error_code{};
 }
 
+// The rotating ticket keys of a context (its ex_data: a TicketKeys shared by every context
+// the server builds, so a reload keeps tickets valid).
+int ticket_keys_index() {
+  static const int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* keys, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::shared_ptr<TicketKeys>*>(keys);
+      });
+  return index;
+}
+
+// Seals (enc = 1) or opens (enc = 0) a ticket with the context's rotating keys: AES-256-CBC and
+// HMAC-SHA256, as OpenSSL's own keys. Opening: 1 = a current key, 2 = an older one (the ticket
+// is renewed), 0 = a key no longer kept (a full handshake).
+int ticket_key_callback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                        EVP_MAC_CTX* mac, int enc) {
+  static EVP_CIPHER* const aes = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  const auto* keys = static_cast<std::shared_ptr<TicketKeys>*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_keys_index()));
+  if (keys == nullptr || aes == nullptr) return -1;
+  TicketKeys::KeyPtr key;
+  bool renew = false;
+  if (enc == 1) {
+    key = (*keys)->current(static_cast<std::int64_t>(std::time(nullptr)));
+    if (!key || RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes)) != 1) return -1;
+    std::memcpy(name, key->name.data(), key->name.size());
+  } else {
+    key = (*keys)->find(std::span<const unsigned char, 16>(name, 16), renew);
+    if (!key) return 0;
+  }
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  if (EVP_CipherInit_ex(cipher, aes, nullptr, key->cipher_key.data(), iv, enc) != 1 ||
+      EVP_MAC_init(mac, key->mac_key.data(), key->mac_key.size(), params) != 1) {
+    return -1;
+  }
+  if (enc == 1) {
+    if (auto* stream = static_cast<TlsStream*>(SSL_get_ex_data(ssl, stream_index()))) stream->sealed_with(key);
+  }
+  return renew ? 2 : 1;
+}
+
 // Ticket callbacks (TLS 1.3 and TLS 1.2 tickets).
 int generate_ticket(SSL* ssl, void*) {
   if (auto* stream = static_cast<TlsStream*>(SSL_get_ex_data(ssl, stream_index()))) {
@@ -775,7 +827,8 @@ error_code load_certificate(LoadedContext& loaded, const TlsSettings& settings, 
   return {};
 }
 
-Result<LoadedContext> build_context(const TlsSettings& settings, std::string& detail) {
+Result<LoadedContext> build_context(const TlsSettings& settings, const std::shared_ptr<TicketKeys>& keys,
+                                    std::string& detail) {
   ERR_clear_error();
   int min_version = 0;
   if (settings.min_version == "TLSv1.2") {
@@ -822,7 +875,9 @@ Result<LoadedContext> build_context(const TlsSettings& settings, std::string& de
   SSL_CTX_set_read_ahead(c, 1);
   SSL_CTX_set_default_read_buffer_len(
       c, 2 * (SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD + SSL3_RT_HEADER_LENGTH));
-  if (SSL_CTX_set_session_ticket_cb(c, generate_ticket, decrypt_ticket, nullptr) != 1) {
+  if (SSL_CTX_set_session_ticket_cb(c, generate_ticket, decrypt_ticket, nullptr) != 1 ||
+      SSL_CTX_set_ex_data(c, ticket_keys_index(), new std::shared_ptr<TicketKeys>(keys)) != 1 ||
+      SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_key_callback) != 1) {
     return config_error(detail, "session tickets");
   }
   if (!settings.client_ca_file.empty()) {
@@ -850,7 +905,8 @@ Result<LoadedContext> build_context(const TlsSettings& settings, std::string& de
 
 class OpenSslTlsServer final : public TlsServer {
  public:
-  OpenSslTlsServer(TlsSettings settings, LoadedContext loaded) : state_{std::move(settings), std::move(loaded)} {}
+  OpenSslTlsServer(TlsSettings settings, LoadedContext loaded, std::shared_ptr<TicketKeys> keys)
+      : keys_(std::move(keys)), state_{std::move(settings), std::move(loaded)} {}
 
   awaitable<Result<std::unique_ptr<core::ByteStream>>> secure_control(
       std::unique_ptr<core::ByteStream> plain, std::chrono::seconds timeout) override {
@@ -910,11 +966,12 @@ class OpenSslTlsServer final : public TlsServer {
 
   Result<void> reload(const TlsSettings& settings) override {
     std::string detail;
-    auto loaded = build_context(settings, detail);
+    auto loaded = build_context(settings, keys_, detail);
     if (!loaded) {
       core::log::error("tls_reload_failed").str("protocol", "ftp").str("detail", detail);
       return loaded.error();
     }
+    keys_->set_period(settings.session_lifetime);
     {
       std::lock_guard lock(mutex_);
       state_ = {settings, std::move(*loaded)};
@@ -965,6 +1022,7 @@ class OpenSslTlsServer final : public TlsServer {
     return std::make_unique<TlsStream>(std::move(plain), std::move(ctx), ssl, role, token);
   }
 
+  const std::shared_ptr<TicketKeys> keys_;  // session ticket keys, for every context made here
   std::mutex mutex_;
   State state_;  // guarded by mutex_
 };
@@ -978,9 +1036,10 @@ std::string certificate_setting(std::string_view key, std::size_t index, std::si
 }
 
 Result<std::shared_ptr<TlsServer>> make_tls_server(const TlsSettings& settings, std::string& error_detail) {
-  auto loaded = build_context(settings, error_detail);
+  auto keys = std::make_shared<TicketKeys>(settings.session_lifetime);
+  auto loaded = build_context(settings, keys, error_detail);
   if (!loaded) return loaded.error();
-  return std::shared_ptr<TlsServer>(std::make_shared<OpenSslTlsServer>(settings, std::move(*loaded)));
+  return std::shared_ptr<TlsServer>(std::make_shared<OpenSslTlsServer>(settings, std::move(*loaded), std::move(keys)));
 }
 
 }  // namespace filegate::ftps

@@ -632,6 +632,39 @@ TEST_F(TlsServerTest, LongTls12SessionKeepsResumingOnItsDataConnections) {
   }
 }
 
+TEST_F(TlsServerTest, TicketKeysRotateWhileTicketsTheySealedStayValid) {
+  // Session lifetime 4 s: a new ticket key once the current one is 4 s old. A ticket sealed
+  // before the rotation still opens after it, and a TLS 1.2 control connection (which cannot be
+  // given a new ticket) keeps its data connections resuming after its key was rotated out twice.
+  // (Key and session times have one-second resolution, hence the margins.)
+  auto server = make_short_lived();
+  ClientContext tls13;
+  ClientContext tls12(versions(0, TLS1_2_VERSION));
+  const auto key_name = [](const ControlConnection& c) { return ticket_of(c.session.get()).substr(0, 16); };
+  auto old12 = open_control(*server, tls12);
+  ASSERT_TRUE(old12.stream);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  auto late = open_control(*server, tls13);
+  ASSERT_TRUE(late.stream);
+  EXPECT_EQ(key_name(late), key_name(old12));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // the first key is 5-6 s old
+  auto next = open_control(*server, tls13);
+  ASSERT_TRUE(next.stream);
+  EXPECT_NE(key_name(next), key_name(late)) << "the ticket key did not rotate";
+  auto resumed = data(*server, *late.stream, tls13, late.session.get(), true);
+  ASSERT_TRUE(resumed) << resumed.error().message();
+  EXPECT_TRUE((*resumed)->tls()->session_reused);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(4200));
+  late = {};  // (its connection no longer holds the first key)
+  auto third = open_control(*server, tls13);
+  ASSERT_TRUE(third.stream);
+  EXPECT_NE(key_name(third), key_name(next));
+  auto long12 = data(*server, *old12.stream, tls12, old12.session.get(), true);
+  ASSERT_TRUE(long12) << long12.error().message();
+  EXPECT_TRUE((*long12)->tls()->session_reused);
+}
+
 TEST_F(TlsServerTest, ResumedControlConnectionKeepsWorkingDataConnections) {
   // A client reconnecting its control connection with a session from the previous one: the
   // new control connection's data connections must still resume (both TLS 1.3 and 1.2).
