@@ -13,7 +13,7 @@ bool opens(TicketKeys& keys, const TicketKeys::KeyPtr& key, bool expect_renew) {
 
 TEST(TicketKeys, RotateOncePerPeriodAndKeepTheOneBefore) {
   TicketKeys keys(std::chrono::seconds(100));
-  const auto first = keys.current(1000);
+  TicketKeys::KeyPtr first = keys.current(1000);
   ASSERT_TRUE(first);
   EXPECT_EQ(keys.current(1099), first);
   EXPECT_TRUE(opens(keys, first, false));
@@ -32,7 +32,7 @@ TEST(TicketKeys, RotateOncePerPeriodAndKeepTheOneBefore) {
   EXPECT_TRUE(opens(keys, first, true));  // `first` is held here
   const std::array<unsigned char, 16> name = first->name;
   const std::weak_ptr<const TicketKeys::Key> watch = first;
-  const_cast<TicketKeys::KeyPtr&>(first).reset();
+  first.reset();
   EXPECT_TRUE(watch.expired());
   bool renew = false;
   EXPECT_EQ(keys.find(name, renew), nullptr);
