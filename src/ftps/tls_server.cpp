@@ -684,10 +684,11 @@ error_code check_ecdhe_ciphers(SSL_CTX* c, std::string& detail) {
   return {};
 }
 
-// Revocation lists for client certificates: each certificate is checked against its issuer's
-// CRL, and a client whose issuer has no CRL in the file, or only an expired one, is refused
-// (fail closed: a stale list must not let a revoked partner back in).
-error_code load_crls(SSL_CTX* c, const std::string& file, std::string& detail) {
+// Revocation lists for client certificates: each certificate checked (the client's own, with
+// `chain` every CA certificate of its chain too) is checked against its issuer's CRL, and one
+// whose issuer has no CRL in the file, or only an expired one, is refused (fail closed: a stale
+// list must not let a revoked partner back in).
+error_code load_crls(SSL_CTX* c, const std::string& file, bool chain, std::string& detail) {
   X509_STORE* store = SSL_CTX_get_cert_store(c);
   X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
   if (lookup == nullptr) return config_error(detail, "client_crl: " + file);
@@ -696,7 +697,8 @@ error_code load_crls(SSL_CTX* c, const std::string& file, std::string& detail) {
     if (ERR_peek_error() == 0) return setting_error(detail, "client_crl: " + file + ": no CRL in the file");
     return config_error(detail, "client_crl: " + file);
   }
-  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c), X509_V_FLAG_CRL_CHECK);
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c),
+                              X509_V_FLAG_CRL_CHECK | (chain ? X509_V_FLAG_CRL_CHECK_ALL : 0));
   return {};
 }
 
@@ -887,7 +889,7 @@ Result<LoadedContext> build_context(const TlsSettings& settings, const std::shar
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings.client_ca_file.c_str());
     if (names == nullptr) return config_error(detail, "client_ca: " + settings.client_ca_file);
     if (!settings.client_crl_file.empty()) {
-      if (const error_code ec = load_crls(c, settings.client_crl_file, detail)) {
+      if (const error_code ec = load_crls(c, settings.client_crl_file, settings.client_crl_chain, detail)) {
         sk_X509_NAME_pop_free(names, X509_NAME_free);
         return ec;
       }

@@ -45,6 +45,10 @@ struct TlsSettings {
   // With a CA: PEM file of CRLs; a client certificate is then checked against its issuer's CRL
   // (revoked, no CRL for the issuer or an expired CRL: refused). Empty: no revocation check.
   std::string client_crl_file;
+  // With CRLs: check every certificate of the client's chain up to the root against its
+  // issuer's CRL (a revoked intermediate CA is refused), which then needs a list from every CA
+  // of the chain. Off: the client certificate itself only.
+  bool client_crl_chain = false;
   // How long a TLS session (id or ticket) may be resumed. Long, so that a long FTP session's
   // data connections keep resuming (a ticket that ages out mid-session must not break uploads).
   std::chrono::seconds session_lifetime{std::chrono::hours(24)};

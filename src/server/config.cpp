@@ -903,7 +903,7 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
   ftps::TlsSettings tls;
   const auto map = fields(f.value, "ftp.tls",
                           {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "groups",
-                           "client_ca", "client_certificate", "client_crl", "control", "data",
+                           "client_ca", "client_certificate", "client_crl", "client_crl_check", "control", "data",
                            "session_reuse", "session_lifetime", "allow_ccc"});
   const auto file = [&](std::string_view key, bool required) {
     const std::string path = join("ftp.tls", key);
@@ -922,6 +922,14 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
   tls.client_crl_file = file("client_crl", false);
   if (!tls.client_crl_file.empty() && tls.client_ca_file.empty()) {
     fail(map.at("client_crl"), "ftp.tls.client_crl", "needs ftp.tls.client_ca");
+  }
+  if (const auto it = map.find("client_crl_check"); it != map.end()) {
+    const std::string scope = string_value(it->second, "ftp.tls.client_crl_check");
+    if (scope != "leaf" && scope != "chain") {
+      fail(it->second, "ftp.tls.client_crl_check", "expected leaf or chain, found " + quote(scope));
+    }
+    if (tls.client_crl_file.empty()) fail(it->second, "ftp.tls.client_crl_check", "needs ftp.tls.client_crl");
+    tls.client_crl_chain = scope == "chain";
   }
   if (const auto it = map.find("min_version"); it != map.end()) {
     tls.min_version = string_value(it->second, "ftp.tls.min_version");

@@ -55,9 +55,9 @@ struct Config {
 // The sections a running server cannot take over without a restart (SIGHUP takes the rest).
 inline constexpr std::array<const char*, 4> restart_section_names = {"runtime", "limits", "ftp", "sftp"};
 // ... except these keys of ftp.tls (ftps::TlsSettings), which SIGHUP applies to new connections.
-inline constexpr std::array<const char*, 10> reloadable_tls_keys = {
+inline constexpr std::array<const char*, 11> reloadable_tls_keys = {
     "certificate", "private_key", "min_version", "ciphers", "ciphersuites", "groups",
-    "client_ca", "client_certificate", "client_crl", "session_lifetime"};
+    "client_ca", "client_certificate", "client_crl", "client_crl_check", "session_lifetime"};
 
 // Reads and validates a config file.
 Config load_config(const std::string& path);

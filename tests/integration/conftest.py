@@ -555,19 +555,22 @@ class TlsCerts:
                       "-extfile", str(ext))
         return cert, key
 
-    def _ca_for_python(self):
+    def _ca_for_python(self, ca=None):
+        """The test CA, or `ca` = (certificate file, key file), as cryptography objects."""
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
-        return (x509.load_pem_x509_certificate(self.ca.read_bytes()),
-                serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None))
+        cert_file, key_file = ca or (self.ca, self.ca_key)
+        return (x509.load_pem_x509_certificate(pathlib.Path(cert_file).read_bytes()),
+                serialization.load_pem_private_key(pathlib.Path(key_file).read_bytes(), password=None))
 
-    def crl(self, path, revoked=(), *, issued_days_ago=0, valid_days=1):
-        """Writes a CRL of the test CA to `path` revoking the certificate files `revoked`, issued
-        `issued_days_ago` days (and a minute) ago, next update `valid_days` after that (so
-        issued_days_ago > valid_days makes an expired list). Returns `path`."""
+    def crl(self, path, revoked=(), *, issued_days_ago=0, valid_days=1, ca=None):
+        """Writes a CRL of the test CA (or of `ca`, as issue() takes it) to `path` revoking the
+        certificate files `revoked`, issued `issued_days_ago` days (and a minute) ago, next
+        update `valid_days` after that (so issued_days_ago > valid_days makes an expired list).
+        Returns `path`."""
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
-        ca, ca_key = self._ca_for_python()
+        ca, ca_key = self._ca_for_python(ca)
         now = datetime.datetime.now(datetime.timezone.utc)
         last = now - datetime.timedelta(days=issued_days_ago, minutes=1)
         builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)

@@ -1630,6 +1630,51 @@ def test_revoked_client_certificates_are_refused(server_factory, tls_certs, tmp_
     assert srv.alive()
 
 
+def test_revocation_of_a_partner_intermediate_ca(server_factory, tls_certs, tmp_path):
+    """Partners whose certificates come from an intermediate CA: client_crl_check: chain also
+    refuses a certificate whose intermediate the root revoked, and needs a list from every CA
+    of the chain; the default (leaf) checks the partner's certificate only."""
+    certs = tls_certs
+    stem = f"chain-{time.monotonic_ns()}"
+    inter = certs.issue(stem + "-inter", "filegate test partner CA", intermediate=True)
+    leaf, key = certs.issue(stem + "-leaf", "partner-chain", ca=inter)
+    bundle = tmp_path / "partner.pem"
+    bundle.write_text(leaf.read_text() + inter[0].read_text())  # what the partner's client sends
+    inter_crl = certs.crl(tmp_path / "inter.crl", ca=inter).read_text()
+    root_revokes = certs.crl(tmp_path / "root.crl", [inter[0]]).read_text()
+    root_clean = certs.crl(tmp_path / "root-clean.crl").read_text()
+    crl = tmp_path / "partners.crl"
+
+    def fetch(srv):
+        return curl_tls(certs, "--ssl-reqd", "--cert", str(bundle), "--key", str(key),
+                        url(srv.port, "/m.txt"), timeout=60)
+
+    def start(lists, **check):
+        crl.write_text(lists)
+        srv = server_factory.start(tls=certs.server_tls(client_ca=str(certs.ca), client_certificate="required",
+                                                        client_crl=str(crl), **check))
+        (srv.home() / "m.txt").write_bytes(b"chain\n")
+        return srv
+
+    leaf_only = start(inter_crl + root_revokes)
+    r = fetch(leaf_only)
+    assert r.returncode == 0 and r.stdout == "chain\n", r.stderr
+    chain = start(inter_crl + root_revokes, client_crl_check="chain")
+    assert fetch(chain).returncode != 0, "served with a revoked intermediate"
+    assert any(e.get("verify") == "certificate revoked" for e in chain.events("tls_handshake_failed"))
+    crl.write_text(inter_crl + root_clean)
+    chain.proc.send_signal(signal.SIGHUP)
+    chain.wait_for_event("tls_reloaded")
+    r = fetch(chain)
+    assert r.returncode == 0 and r.stdout == "chain\n", r.stderr
+    # Without the root's list the intermediate cannot be checked: refused (fail closed).
+    crl.write_text(inter_crl)
+    chain.proc.send_signal(signal.SIGHUP)
+    chain.wait_for_event("tls_reloaded", count=2)
+    assert fetch(chain).returncode != 0, "served without the root's list"
+    assert any(e.get("verify") == "unable to get certificate CRL" for e in chain.events("tls_handshake_failed"))
+
+
 def test_certificates_and_revocation_lists_near_their_end_are_logged(server_factory, tls_certs, tmp_path):
     """At start and on SIGHUP (and once a day): a server certificate with less than a quarter of
     its validity left (at most 14 days) and client CRLs near or past their next update are

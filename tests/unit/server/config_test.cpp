@@ -551,6 +551,10 @@ const BadConfig bad_configs[] = {
      "filegate.yaml:3: ftp.tls.data: expected required or optional, found 'maybe'"},
     {"client_cert_without_ca", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, client_certificate: required}\n",
      "filegate.yaml:3: ftp.tls.client_certificate: needs ftp.tls.client_ca"},
+    {"crl_check_without_crl", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, client_crl_check: chain}\n",
+     "filegate.yaml:3: ftp.tls.client_crl_check: needs ftp.tls.client_crl"},
+    {"crl_check_value", "ftp:\n  listen: [\":21\"]\n  tls: {certificate: c, private_key: k, client_ca: a, client_crl: b, client_crl_check: all}\n",
+     "filegate.yaml:3: ftp.tls.client_crl_check: expected leaf or chain, found 'all'"},
     {"crl_without_ca", "ftp:\n  listen: [\":21\"]\n  tls:\n    certificate: c\n    private_key: k\n    client_crl: crl.pem\n",
      "filegate.yaml:6: ftp.tls.client_crl: needs ftp.tls.client_ca"},
     {"user_tls_key", "users:\n  - name: bob\n    home: /srv/bob\n    tls: {kontrol: required}\n",
@@ -773,9 +777,15 @@ TEST(Config, ReloadTakesOverTheTlsFilesAndListsNotTheTlsPolicy) {
   EXPECT_EQ(ftp("  tls:\n    certificate: [e.pem, r.pem]\n    private_key: [e.key, r.key]\n"
                 "    min_version: TLSv1.3\n    ciphers: ECDHE-ECDSA-AES128-GCM-SHA256\n"
                 "    ciphersuites: TLS_AES_256_GCM_SHA384\n    groups: X25519\n    client_ca: ca.pem\n"
-                "    client_certificate: required\n    client_crl: ca.crl\n    session_lifetime: 3600\n"
+                "    client_certificate: required\n    client_crl: ca.crl\n    client_crl_check: chain\n"
+                "    session_lifetime: 3600\n"
                 "    control: optional\n"),
             tls);
+  const Config chain = parse_config("ftp:\n  listen: [\":21\"]\n  tls: {certificate: a, private_key: k, client_ca: c, "
+                                    "client_crl: l, client_crl_check: chain}\n", "r.yaml");
+  EXPECT_TRUE(chain.ftp_tls->client_crl_chain);
+  EXPECT_FALSE(parse_config("ftp:\n  listen: [\":21\"]\n  tls: {certificate: a, private_key: k, client_ca: c, "
+                            "client_crl: l, client_crl_check: leaf}\n", "r.yaml").ftp_tls->client_crl_chain);
   // The policy, and FTPS itself coming or going: a restart.
   EXPECT_NE(ftp("  tls: {certificate: a.pem, private_key: a.key, control: required}\n"), tls);
   EXPECT_NE(ftp("  tls: {certificate: a.pem, private_key: a.key, control: optional, session_reuse: false}\n"), tls);
