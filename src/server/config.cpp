@@ -261,6 +261,14 @@ class Reader {
   ftp::Settings read_ftp(const Field& f, std::optional<ftps::TlsSettings>& tls) const;
   ftps::TlsSettings read_tls(const Field& f, ftp::Settings& settings) const;
   std::vector<ftps::CertificateFiles> read_certificates(const Field& f, const std::map<std::string, Field>& map) const;
+  // A file the server reads at start-up (certificate, key, CA, CRL): not empty, resolved, its
+  // line noted for start-up errors under `name`.
+  std::string file_setting(const Field& item, const std::string& name) const {
+    const std::string text = string_value(item, name);
+    if (text.empty()) fail(item, name, "must not be empty");
+    note_line(item.value, name);
+    return resolve(text).string();
+  }
   ftp::TlsPolicy read_policy(const Field& f, const std::string& path) const;
   auth::TlsOverrides read_user_tls(const Field& f, const std::string& path) const;
   ftp::ListenerSettings read_listener(const YAML::Node& node, const std::string& path) const;
@@ -575,17 +583,14 @@ sftp::Settings Reader::read_sftp(const Field& f) const {
   if (key_items.empty()) fail(keys->second, "sftp.host_keys", "needs at least one private key file");
   for (std::size_t i = 0; i < key_items.size(); ++i) {
     const std::string path = index("sftp.host_keys", i);
-    const std::string text = string_value(Field{key_items[i], key_items[i]}, path);
-    if (text.empty()) fail(key_items[i], path, "must not be empty");
-    const std::string file = resolve(text).string();
+    // The files themselves are read at start-up (and by filegate check), not here: the
+    // config may be validated on a machine without them.
+    const std::string file = file_setting(Field{key_items[i], key_items[i]}, path);
     if (std::find(settings.host_key_files.begin(), settings.host_key_files.end(), file) !=
         settings.host_key_files.end()) {
       fail(key_items[i], path, "file listed twice");
     }
-    // The files themselves are read at start-up (and by filegate check), not here: the
-    // config may be validated on a machine without them.
     settings.host_key_files.push_back(file);
-    note_line(key_items[i], path);
   }
   if (const auto it = map.find("algorithms"); it != map.end()) {
     const auto lists = fields(it->second.value, "sftp.algorithms", {"kex", "ciphers", "macs", "host_keys", "public_keys"});
@@ -879,12 +884,7 @@ std::vector<ftps::CertificateFiles> Reader::read_certificates(const Field& f,
       items.emplace_back(it->second, path);
     }
     std::vector<std::string> out;
-    for (const auto& [item, name] : items) {
-      const std::string text = string_value(item, name);
-      if (text.empty()) fail(item, name, "must not be empty");
-      note_line(item.value, name);
-      out.push_back(resolve(text).string());
-    }
+    for (const auto& [item, name] : items) out.push_back(file_setting(item, name));
     return std::pair{out, it->second};
   };
   const auto certificates = files("certificate").first;
@@ -905,21 +905,13 @@ ftps::TlsSettings Reader::read_tls(const Field& f, ftp::Settings& settings) cons
                           {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "groups",
                            "client_ca", "client_certificate", "client_crl", "client_crl_check", "control", "data",
                            "session_reuse", "session_lifetime", "allow_ccc"});
-  const auto file = [&](std::string_view key, bool required) {
-    const std::string path = join("ftp.tls", key);
-    const auto it = map.find(std::string(key));
-    if (it == map.end()) {
-      if (required) fail(f.key, "ftp.tls", "missing required key '" + std::string(key) + "'");
-      return std::string();
-    }
-    const std::string text = string_value(it->second, path);
-    if (text.empty()) fail(it->second, path, "must not be empty");
-    note_line(it->second.value, path);
-    return resolve(text).string();
+  const auto file = [&](const char* key) {
+    const auto it = map.find(key);
+    return it == map.end() ? std::string() : file_setting(it->second, join("ftp.tls", key));
   };
   tls.certificates = read_certificates(f, map);
-  tls.client_ca_file = file("client_ca", false);
-  tls.client_crl_file = file("client_crl", false);
+  tls.client_ca_file = file("client_ca");
+  tls.client_crl_file = file("client_crl");
   if (!tls.client_crl_file.empty() && tls.client_ca_file.empty()) {
     fail(map.at("client_crl"), "ftp.tls.client_crl", "needs ftp.tls.client_ca");
   }
