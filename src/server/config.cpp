@@ -876,9 +876,9 @@ std::vector<ftps::CertificateFiles> Reader::read_certificates(const Field& f,
     if (it->second.value.IsSequence()) {
       const auto nodes = list_value(it->second, path);
       if (nodes.empty()) fail(it->second, path, "needs at least one file");
-      // (One file in a list is named like a single one: the server's messages cannot tell.)
+      // Named as the server's start-up errors name them, so that setup_error finds the line.
       for (std::size_t i = 0; i < nodes.size(); ++i) {
-        items.emplace_back(Field{nodes[i], nodes[i]}, nodes.size() > 1 ? index(path, i) : path);
+        items.emplace_back(Field{nodes[i], nodes[i]}, join("ftp.tls", ftps::certificate_setting(key, i, nodes.size())));
       }
     } else {
       items.emplace_back(it->second, path);
